@@ -1,0 +1,138 @@
+"""Errors raised by convex_lab, kept in three distinct families.
+
+::
+
+    Exception
+    ├── ConvexError                      application error thrown by user code; carries ``.data``
+    └── ConvexLabError                   everything convex_lab itself raises about a call
+        ├── ValidationError              a value does not match a validator (Convex's ValidationError text)
+        │   ├── ArgumentValidationError  "ArgumentValidationError: ..." — a function's args
+        │   ├── ReturnsValidationError   "ReturnsValidationError: ..." — a function's return value
+        │   └── SchemaValidationError    a document does not match its table's schema
+        ├── InvalidValueError            not a Convex value (type, size, nesting, field names)
+        ├── InvalidIdError               a string that is not a document ID of the expected table
+        ├── InvalidIndexRangeError       a bad ``with_index`` range expression
+        ├── EvalError                    a filter expression that cannot be evaluated
+        ├── InvalidCursorError           a pagination cursor from another query
+        ├── NonexistentDocumentError     patch/replace/delete of a missing document
+        ├── LimitExceededError           a per-transaction limit (TooManyDocumentsRead, ...)
+        ├── OptimisticConcurrencyControlFailure   a mutation kept conflicting after its retries
+        ├── SchemaError                  a bad schema definition or a schema that existing data breaks
+        └── FunctionError                unknown function, wrong kind, wrong context, ...
+
+    BaseException
+    └── _Conflict (store-internal)       control flow for OCC retries; user ``except Exception`` cannot swallow it
+
+Every message names the problem and, where one exists, the fix. Error names and texts follow
+Convex's own (reference: convex-semantics.md §15) so a Convex doc or forum answer still applies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ConvexError(Exception):
+    """An application error thrown on purpose by a function, as Convex's ``ConvexError``.
+
+    ``data`` is any Convex value and reaches the caller unchanged (never redacted). The message is
+    ``data`` itself when it is a string, else its JSON rendering. A mutation that raises it commits
+    nothing.
+    """
+
+    def __init__(self, data: Any = None) -> None:
+        self.data = data
+        if isinstance(data, str):
+            message = data
+        else:
+            from convex_lab.values import format_value  # noqa: PLC0415 (cycle: values imports errors)
+
+            message = format_value(data)
+        super().__init__(message)
+
+    def __repr__(self) -> str:
+        return f"ConvexError({self.data!r})"
+
+
+class ConvexLabError(Exception):
+    """Base of every error convex_lab raises about a call (not user ``ConvexError``s).
+
+    ``code`` is Convex's short error name where it has one (``"TooManyDocumentsRead"``,
+    ``"InvalidCursor"``, ...); ``str(error)`` is the full human message.
+    """
+
+    code: str = "Error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+class ValidationError(ConvexLabError):
+    """A value does not match a validator. ``str()`` is Convex's ValidationError text."""
+
+    code = "ValidationError"
+
+
+class ArgumentValidationError(ValidationError):
+    code = "ArgumentValidationError"
+
+
+class ReturnsValidationError(ValidationError):
+    code = "ReturnsValidationError"
+
+
+class SchemaValidationError(ValidationError):
+    code = "SchemaValidationError"
+
+
+class InvalidValueError(ConvexLabError, ValueError):
+    """Not a Convex value: unsupported type, too large, too nested, bad field name."""
+
+    code = "InvalidValue"
+
+
+class InvalidIdError(ConvexLabError, ValueError):
+    code = "InvalidId"
+
+
+class InvalidIndexRangeError(ConvexLabError):
+    code = "InvalidIndexRange"
+
+
+class EvalError(ConvexLabError):
+    code = "EvalError"
+
+
+class InvalidCursorError(ConvexLabError):
+    """A cursor that does not belong to this query. ``data`` mirrors Convex's error payload."""
+
+    code = "InvalidCursor"
+    data = {"isConvexSystemError": True, "paginationError": "InvalidCursor"}
+
+
+class NonexistentDocumentError(ConvexLabError):
+    code = "NonexistentDocument"
+
+
+class LimitExceededError(ConvexLabError):
+    """A Convex per-transaction or per-value limit; ``code`` is Convex's name for it."""
+
+    code = "LimitExceeded"
+
+
+class OptimisticConcurrencyControlFailure(ConvexLabError):
+    code = "OptimisticConcurrencyControlFailure"
+
+
+class SchemaError(ConvexLabError):
+    code = "SchemaError"
+
+
+class FunctionError(ConvexLabError):
+    code = "FunctionError"
+
+
+class InvalidTableError(ConvexLabError):
+    code = "InvalidTable"

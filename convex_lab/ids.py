@@ -1,0 +1,135 @@
+"""Convex document IDs (format "v6", reference §3.2), so exported data imports into real Convex.
+
+Binary: ``VInt(table_number) ‖ internal_id[16] ‖ footer[2]``; internal id = 14 random bytes +
+2-byte big-endian days since the Unix epoch; footer = Fletcher-16 (mod 256) of what precedes,
+little-endian, XOR version 0. Text: base32 with the alphabet ``0123456789abcdefghjkmnpqrstvwxyz``,
+big-endian 5-bit groups, no padding (RFC 4648 packing with another alphabet). Decoding is strict:
+the text must re-encode to itself.
+
+User tables are numbered from 10,001 (32-character IDs); system tables below 10,000.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from typing import Final
+
+from convex_lab.errors import InvalidIdError
+
+ALPHABET: Final = "0123456789abcdefghjkmnpqrstvwxyz"
+_RFC_ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+_TO_CONVEX = bytes.maketrans(_RFC_ALPHABET.encode(), ALPHABET.encode())
+_FROM_CONVEX = bytes.maketrans(ALPHABET.encode(), _RFC_ALPHABET.encode())
+_ALPHABET_SET = frozenset(ALPHABET)
+
+FIRST_USER_TABLE_NUMBER: Final = 10_001
+MIN_ID_LEN: Final = 31
+MAX_ID_LEN: Final = 37
+
+
+class Id(str):
+    """A document ID string that also knows its table name (``Id.table``).
+
+    It is a ``str`` in every other way: it compares, hashes and serialises as the ID text.
+    """
+
+    table: str
+
+    def __new__(cls, text: str, table: str) -> Id:
+        self = super().__new__(cls, text)
+        self.table = table
+        return self
+
+    def __repr__(self) -> str:
+        return f"Id({self.table!r}, {str.__repr__(self)})"
+
+    def __reduce__(self) -> tuple[type[Id], tuple[str, str]]:
+        return (Id, (str(self), self.table))
+
+
+def _vint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _fletcher16(buf: bytes) -> int:
+    c0 = c1 = 0
+    for byte in buf:
+        c0 = (c0 + byte) & 0xFF
+        c1 = (c1 + c0) & 0xFF
+    return (c1 << 8) | c0
+
+
+def _b32encode(raw: bytes) -> str:
+    return base64.b32encode(raw).translate(_TO_CONVEX).decode("ascii").rstrip("=")
+
+
+def encode_id(table_number: int, internal_id: bytes) -> str:
+    """The text form of the ID of document ``internal_id`` (16 bytes) in table ``table_number``."""
+    if not 1 <= table_number < 2**32:
+        raise InvalidIdError(f"Table number {table_number} is outside 1 … 2^32−1.")
+    if len(internal_id) != 16:
+        raise InvalidIdError("An internal ID is exactly 16 bytes.")
+    head = _vint(table_number) + internal_id
+    return _b32encode(head + _fletcher16(head).to_bytes(2, "little"))
+
+
+def new_internal_id(now_ms: float) -> bytes:
+    """14 random bytes then the 2-byte big-endian day number, as Convex's generator does."""
+    days = int(now_ms // 86_400_000) & 0xFFFF
+    return os.urandom(14) + days.to_bytes(2, "big")
+
+
+def decode_id(text: str) -> tuple[int, bytes]:
+    """``(table_number, internal_id)`` of an ID string; ``InvalidIdError`` if it is not one."""
+    if type(text) is not str and not isinstance(text, str):
+        raise InvalidIdError(f"{text!r} is not a string, so it is not a document ID.")
+    n = len(text)
+    if n < MIN_ID_LEN or n > MAX_ID_LEN or not _ALPHABET_SET.issuperset(text):
+        raise InvalidIdError(f"Unable to decode ID: {text!r} is not a valid document ID.")
+    padded = text.encode("ascii").translate(_FROM_CONVEX)
+    padded += b"=" * (-n % 8)
+    try:
+        raw = base64.b32decode(padded)
+    except ValueError:
+        raise InvalidIdError(f"Unable to decode ID: {text!r} is not valid base32.") from None
+    if _b32encode(raw) != text:  # strict: only the canonical text is an ID
+        raise InvalidIdError(f"Unable to decode ID: {text!r} is not in canonical form.")
+    table_number = 0
+    pos = 0
+    for i in range(5):
+        if pos >= len(raw):
+            raise InvalidIdError(f"Unable to decode ID: {text!r} has an invalid table number.")
+        byte = raw[pos]
+        pos += 1
+        table_number |= (byte & 0x7F) << (7 * i)
+        if byte < 0x80:
+            break
+    else:
+        raise InvalidIdError(f"Unable to decode ID: {text!r} has an invalid table number.")
+    if table_number == 0 or table_number >= 2**32:
+        raise InvalidIdError(f"Unable to decode ID: {text!r} has an invalid table number.")
+    if len(raw) != pos + 18:
+        raise InvalidIdError(f"Unable to decode ID: invalid ID length {n}.")
+    internal = raw[pos : pos + 16]
+    footer = int.from_bytes(raw[pos + 16 :], "little")
+    if footer != _fletcher16(raw[: pos + 16]):
+        raise InvalidIdError(f"Unable to decode ID: {text!r} has a bad checksum.")
+    return table_number, internal
+
+
+def table_number_of(text: str) -> int | None:
+    """The table number inside an ID string, or ``None`` if ``text`` is not an ID."""
+    try:
+        return decode_id(text)[0]
+    except InvalidIdError:
+        return None
+
+
+def is_id(text: object) -> bool:
+    return isinstance(text, str) and table_number_of(text) is not None
