@@ -210,6 +210,8 @@ def _key_parts(value: Any, out: list[Any]) -> None:
         out += (6, value)
     elif value is UNDEFINED:
         out.append(0)
+    elif isinstance(value, str):  # str subclasses such as ids.Id
+        out += (5, str(value))
     else:
         raise InvalidValueError(f"{value!r} of type {t.__name__} is not a Convex value.")
 

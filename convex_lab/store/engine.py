@@ -1,0 +1,338 @@
+"""The store: serializable transactions over in-memory indexes, with DuckDB as the store of record.
+
+Model
+-----
+* **Latest state in memory.** Each table's latest committed documents and their index keys live
+  in :class:`~convex_lab.store.tables.TableData` (dicts and sorted lists), so reads inside functions
+  never pay a SQL round trip.
+* **Snapshots from a commit log.** Commit ``ts`` values are consecutive integers. A transaction
+  reads at ``snapshot_ts``; commits after it (kept in ``_log`` with the version each one replaced)
+  are subtracted on the fly, so a reader sees exactly the state at its snapshot while writers go on.
+* **OCC.** A transaction records what it read: point reads by ID and half-open intervals of index
+  keys (what a scan actually consumed). At commit, every document written by a later commit is
+  tested, old and new version, against those reads (reference §5.2): any hit is a conflict and the
+  caller re-runs the function. There is no separate write-write test: patch, replace and delete
+  always read their target first.
+* **Durability.** Validation and application happen under one lock, then the commit is handed to
+  the persistence layer in commit order. A file-backed store waits until DuckDB has committed it
+  (group commit: one writer flushes everything queued, so concurrent mutations share a DuckDB
+  transaction); only then does ``visible_ts`` move, so no reader ever sees a write that a crash
+  could take back. An in-memory store makes commits visible at once and writes them behind.
+* **Commit listeners** run after a commit becomes visible, in commit order, outside the lock
+  (subscriptions use them to invalidate live queries).
+
+Errors raised to the caller are ``ConvexLabError``s; :class:`Conflict` is a ``BaseException`` so
+that a user's ``except Exception`` inside a function cannot swallow an OCC retry.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from convex_lab.errors import InvalidTableError, SchemaError
+from convex_lab.ids import FIRST_USER_TABLE_NUMBER
+from convex_lab.store.persist import Persistence, open_persistence
+from convex_lab.store.tables import TableData
+
+if TYPE_CHECKING:
+    from convex_lab.schema import Schema
+    from convex_lab.store.transaction import Transaction
+
+T = TypeVar("T")
+
+SYSTEM_TABLES: dict[str, int] = {"_scheduled_functions": 1, "_storage": 2}
+
+
+class Conflict(BaseException):  # noqa: N818 (control flow, not an error users see)
+    """OCC conflict: something this transaction read was written by a later commit."""
+
+    def __init__(self, table: str) -> None:
+        super().__init__(table)
+        self.table = table
+
+
+@dataclass(slots=True)
+class Commit:
+    """One committed transaction: its ts and, per table, ``id -> (old, new)`` documents."""
+
+    ts: int
+    writes: dict[str, dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]]]
+    created_tables: list[tuple[str, int]] = field(default_factory=list)
+    schema_json: str | None = None
+
+    def written_ids(self) -> Iterable[tuple[str, str]]:
+        for table, docs in self.writes.items():
+            for doc_id in docs:
+                yield table, doc_id
+
+
+CommitListener = Callable[[Commit], None]
+
+
+def wall_clock_ms() -> float:
+    return time.time() * 1000.0
+
+
+class Store:
+    """A deployment's data: tables, indexes, schema, and transactions over them.
+
+    ``path=None`` keeps everything in memory (an in-memory DuckDB mirrors it); a path opens or
+    creates a DuckDB file that is the store of record and survives restarts.
+    """
+
+    def __init__(self, path: str | None = None, *, now: Callable[[], float] = wall_clock_ms) -> None:
+        self.lock = threading.RLock()
+        self.now = now
+        self.path = path
+        self.tables: dict[str, TableData] = {}
+        self.by_number: dict[int, TableData] = {}
+        self.schema: Schema | None = None
+        self.schema_epoch = 0
+        self.ts = 0
+        self.visible_ts = 0
+        self._log: list[Commit] = []
+        self._active: dict[int, int] = {}
+        self._serials = itertools.count(1)
+        self._creation_next = 0.0
+        self._next_table_number = FIRST_USER_TABLE_NUMBER
+        self._listeners: list[CommitListener] = []
+        self._notify_lock = threading.Lock()
+        self._notified_ts = 0
+        self.closed = False
+        self.persist: Persistence = open_persistence(path)
+        self._load()
+
+    # Opening ---------------------------------------------------------------------------------
+    def _load(self) -> None:
+        state = self.persist.load()
+        for name, number in SYSTEM_TABLES.items():
+            self._add_table(name, number)
+        for name, number in state.tables:
+            if name not in self.tables:
+                self._add_table(name, number)
+        if state.schema_json:
+            from convex_lab.schema import Schema  # noqa: PLC0415 (schema imports validators)
+
+            self._install_schema(Schema.from_json(state.schema_json))
+        for name, docs in state.documents.items():
+            self.tables[name].bulk_load(docs)
+            for d in docs:
+                self._creation_next = max(self._creation_next, d["_creationTime"])
+        self.ts = self.visible_ts = self._notified_ts = state.ts
+        if state.documents:
+            self._creation_next = math.nextafter(self._creation_next, math.inf)
+
+    def _add_table(self, name: str, number: int) -> TableData:
+        indexes = None
+        if self.schema is not None and (t := self.schema.table(name)) is not None:
+            indexes = dict(t.indexes)
+        table = TableData(name, number, indexes)
+        self.tables[name] = table
+        self.by_number[number] = table
+        self._next_table_number = max(self._next_table_number, number + 1)
+        return table
+
+    # Tables ----------------------------------------------------------------------------------
+    def table(self, name: str) -> TableData | None:
+        return self.tables.get(name)
+
+    def ensure_table(self, name: str) -> tuple[TableData, bool]:
+        """The table called ``name``, created (empty, with a fresh number) if needed."""
+        with self.lock:
+            t = self.tables.get(name)
+            if t is not None:
+                return t, False
+            return self._add_table(name, self._next_table_number), True
+
+    def table_name_for_number(self, number: int) -> str | None:
+        t = self.by_number.get(number)
+        return t.name if t is not None else None
+
+    def user_tables(self) -> list[str]:
+        return sorted(n for n in self.tables if not n.startswith("_"))
+
+    # Schema ----------------------------------------------------------------------------------
+    def set_schema(self, schema: Schema | None) -> None:
+        """Push a schema: every existing document of each listed table must match it first."""
+        with self.lock:
+            if schema is not None:
+                for name, table_def in schema.tables.items():
+                    t = self.tables.get(name)
+                    if t is None or not t.docs:
+                        continue
+                    bad: list[str] = []
+                    first_error = ""
+                    for doc in t.docs.values():
+                        fields = {k: v for k, v in doc.items() if k not in ("_id", "_creationTime")}
+                        try:
+                            table_def.validate_document(fields, table=name,
+                                                        tables=self.table_name_for_number)
+                        except Exception as e:  # noqa: BLE001 (collect, then report)
+                            if not bad:
+                                first_error = str(e)
+                            bad.append(doc["_id"])
+                            if len(bad) >= 5:
+                                break
+                    if bad:
+                        raise SchemaError(
+                            f"Schema validation failed: {len(bad)}{'+' if len(bad) >= 5 else ''} "
+                            f"existing document(s) in table \"{name}\" do not match the new schema "
+                            f"(first offenders: {', '.join(bad)}).\n{first_error}\n"
+                            "Fix or delete those documents, or change the schema (e.g. "
+                            "v.optional(...) for a field some documents lack).")
+            from convex_lab.values import dumps_export  # noqa: PLC0415
+
+            schema_json = dumps_export(schema.to_json()) if schema is not None else ""
+            self._install_schema(schema)
+            self.schema_epoch += 1
+            # A schema push is a commit: it is ordered with the data and persisted with it.
+            self.ts += 1
+            commit = Commit(self.ts, {}, schema_json=schema_json)
+            self._log.append(commit)
+            seq = self.persist.enqueue(commit, self)
+        self._finish(commit, seq)
+
+    def _install_schema(self, schema: Schema | None) -> None:
+        self.schema = schema
+        for name, t in self.tables.items():
+            table_def = schema.table(name) if schema is not None else None
+            t.set_indexes(dict(table_def.indexes) if table_def is not None else {})
+
+    # Transactions ----------------------------------------------------------------------------
+    def begin(self, *, read_only: bool = False) -> Transaction:
+        from convex_lab.store.transaction import Transaction  # noqa: PLC0415 (cycle)
+
+        if self.closed:
+            raise InvalidTableError("This backend is closed. Open a new one.", code="Closed")
+        with self.lock:
+            snapshot = self.visible_ts
+            serial = next(self._serials)
+            self._active[serial] = snapshot
+            creation = max(self._creation_next, self.now())
+        return Transaction(self, snapshot, serial, read_only=read_only, creation_base=creation)
+
+    def end(self, serial: int) -> None:
+        with self.lock:
+            self._active.pop(serial, None)
+            self._trim_log()
+
+    def _trim_log(self) -> None:
+        log = self._log
+        if not log:
+            return
+        horizon = min(self._active.values(), default=self.visible_ts)
+        horizon = min(horizon, self.visible_ts)
+        drop = horizon - log[0].ts + 1
+        if drop >= 64 or (drop > 0 and drop == len(log)):
+            del log[:drop]
+
+    def commits_after(self, ts: int) -> list[Commit]:
+        """Commits with ``commit.ts > ts`` still in the log (callers hold the lock)."""
+        log = self._log
+        if not log or self.ts <= ts:
+            return []
+        start = ts + 1 - log[0].ts
+        if start < 0:
+            raise RuntimeError("snapshot older than the commit log")  # an active snapshot is kept
+        return log[start:]
+
+    def commit(self, tx: Transaction) -> int:
+        """Validate and commit ``tx``; returns its commit ts. Raises :class:`Conflict`."""
+        try:
+            if not tx.has_writes():
+                return tx.snapshot_ts
+            with self.lock:
+                if tx.schema_epoch != self.schema_epoch:
+                    raise Conflict("(schema)")
+                for c in self.commits_after(tx.snapshot_ts):
+                    table = tx.reads.conflict_with(c, self.tables)
+                    if table is not None:
+                        raise Conflict(table)
+                self.ts += 1
+                writes: dict[str, dict[str, tuple[Any, Any]]] = {}
+                for name, docs in tx.writes.items():
+                    if not docs:
+                        continue
+                    t = self.tables[name]
+                    out = writes[name] = {}
+                    t_docs = t.docs
+                    for doc_id, new in docs.items():
+                        old = t_docs.get(doc_id)
+                        if old is None and new is None:
+                            continue  # inserted then deleted inside the transaction
+                        t.apply(doc_id, old, new)
+                        out[doc_id] = (old, new)
+                    if tx.max_doc_size > t.max_doc_size:
+                        t.max_doc_size = tx.max_doc_size
+                commit = Commit(self.ts, writes, created_tables=tx.created_tables)
+                self._log.append(commit)
+                if tx.creation_next > self._creation_next:
+                    self._creation_next = tx.creation_next
+                seq = self.persist.enqueue(commit, self)
+            self._finish(commit, seq)
+            return commit.ts
+        finally:
+            self.end(tx.serial)
+
+    def _finish(self, commit: Commit, seq: int) -> None:
+        """Wait for durability, publish the commit to readers, then tell the listeners."""
+        self.persist.wait(seq)
+        with self.lock:
+            if commit.ts > self.visible_ts:
+                self.visible_ts = commit.ts
+        self._notify()
+
+    def _notify(self) -> None:
+        if not self._listeners:
+            self._notified_ts = self.visible_ts
+            return
+        with self._notify_lock:  # listeners see commits once each, in order
+            with self.lock:
+                pending = self.commits_after(self._notified_ts)
+                pending = [c for c in pending if c.ts <= self.visible_ts]
+                if pending:
+                    self._notified_ts = pending[-1].ts
+            for c in pending:
+                for listener in list(self._listeners):
+                    listener(c)
+
+    def add_listener(self, listener: CommitListener) -> Callable[[], None]:
+        self._listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return remove
+
+    def run(self, body: Callable[[Transaction], T], *, read_only: bool = False,
+            retries: int = 4) -> T:
+        """Run ``body`` in a transaction and commit it, re-running it on OCC conflicts."""
+        from convex_lab.store.transaction import run_with_retries  # noqa: PLC0415
+
+        return run_with_retries(self, body, read_only=read_only, retries=retries)
+
+    # Housekeeping ----------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Write everything committed so far to DuckDB (a no-op when nothing is pending)."""
+        self.persist.flush()
+
+    def sql(self) -> Any:
+        """A DuckDB cursor over the store of record, after a flush (read-only use, please)."""
+        self.persist.flush()
+        return self.persist.cursor()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.persist.close()
+
+    def __len__(self) -> int:
+        return sum(len(t) for n, t in self.tables.items() if not n.startswith("_"))

@@ -1,0 +1,253 @@
+"""DuckDB as the store of record: an append-only log of document versions, one table per table.
+
+Layout (DuckDB schema ``_convex``)::
+
+    _convex._tables(name VARCHAR, number INTEGER)            one row per Convex table, ever
+    _convex._schema(ts BIGINT, json VARCHAR)                 every schema push, in order
+    _convex."<table>"(_id VARCHAR, _creationTime DOUBLE, _ts BIGINT, _deleted BOOLEAN,
+                      doc VARCHAR)                           every version of every document
+
+``doc`` is the whole document in Convex's lossless ``export_json`` text. Writes are only appends,
+so they batch well (Arrow for big batches) and never meet DuckDB's update/delete conflict traps;
+the latest version of each ``_id`` is the live document. Opening a file rebuilds the in-memory
+state from the latest versions and compacts tables whose history has grown large.
+
+Durability contract: :meth:`FilePersistence.wait` returns only after the DuckDB transaction holding
+that commit has committed, and one DuckDB transaction holds whole Convex commits only, so a
+SIGKILL keeps every acknowledged mutation and no partial one. Concurrent committers share DuckDB
+transactions (group commit): whoever holds the writer lock flushes everything queued.
+
+Connections: one writer connection guarded by a lock; SQL readers get their own ``cursor()``
+(a DuckDB connection is not safe to share between threads).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from convex_lab.errors import ConvexLabError
+from convex_lab.values import dumps_export, loads_export
+
+if TYPE_CHECKING:
+    from convex_lab.store.engine import Commit, Store
+
+SMALL_BATCH = 32  # rows; above this, Arrow beats parameterised VALUES
+MEMORY_FLUSH_ROWS = 4096
+
+
+@dataclass
+class LoadedState:
+    tables: list[tuple[str, int]] = field(default_factory=list)
+    schema_json: str | None = None
+    documents: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    ts: int = 0
+
+
+class PersistenceError(ConvexLabError):
+    code = "StorageError"
+
+
+def _q(name: str) -> str:
+    # Table names are Convex identifiers ([A-Za-z0-9_]), so quoting cannot be escaped out of.
+    return '_convex."' + name + '"'
+
+
+class Persistence:
+    """Writes commits to DuckDB. Subclasses decide when (see module docstring)."""
+
+    def __init__(self, path: str | None) -> None:
+        import duckdb  # noqa: PLC0415 (heavy import, only when a backend is made)
+
+        self.path = path
+        self.con = duckdb.connect(path if path is not None else ":memory:")
+        self._write_lock = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._queue: list[tuple[int, Commit, Store]] = []
+        self._seq = 0
+        self._durable_seq = 0
+        self._known_tables: set[str] = set()
+        self._failed: BaseException | None = None
+        self.con.execute("CREATE SCHEMA IF NOT EXISTS _convex")
+        self.con.execute("CREATE TABLE IF NOT EXISTS _convex._tables(name VARCHAR, number INTEGER)")
+        self.con.execute("CREATE TABLE IF NOT EXISTS _convex._schema(ts BIGINT, json VARCHAR)")
+
+    # Loading -------------------------------------------------------------------------------
+    def load(self) -> LoadedState:
+        state = LoadedState()
+        con = self.con
+        state.tables = [(n, int(num)) for n, num in
+                        con.execute("SELECT name, number FROM _convex._tables ORDER BY number").fetchall()]
+        row = con.execute("SELECT ts, json FROM _convex._schema ORDER BY ts DESC LIMIT 1").fetchone()
+        ts = 0
+        if row is not None:
+            ts = int(row[0])
+            state.schema_json = row[1] or None
+        for name, _ in state.tables:
+            self._known_tables.add(name)
+            t = _q(name)
+            total, live, max_ts = con.execute(
+                f"SELECT count(*), count(DISTINCT _id), max(_ts) FROM {t}").fetchone() or (0, 0, 0)
+            if max_ts is not None:
+                ts = max(ts, int(max_ts))
+            latest = (f"SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY _id ORDER BY _ts "
+                      f"DESC) AS _rn FROM {t}) WHERE _rn = 1 AND NOT _deleted")
+            if total > 1000 and total > 1.25 * live:
+                self._compact(name, latest)
+                latest = f"SELECT * FROM {t}"
+            texts = con.execute(f"SELECT doc FROM ({latest}) ORDER BY _creationTime, _id").fetchall()
+            state.documents[name] = [loads_export(r[0]) for r in texts]
+        state.ts = ts
+        return state
+
+    def _compact(self, name: str, latest: str) -> None:
+        t = _q(name)
+        con = self.con
+        con.execute("BEGIN")
+        try:
+            con.execute(f"CREATE TABLE _convex._compact AS SELECT _id, _creationTime, _ts, "
+                        f"_deleted, doc FROM ({latest})")
+            con.execute(f"DROP TABLE {t}")
+            con.execute(f'ALTER TABLE _convex._compact RENAME TO "{name}"')
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    # Writing -------------------------------------------------------------------------------
+    def enqueue(self, commit: Commit, store: Store) -> int:
+        """Queue a commit (called in commit order, under the store lock); returns its sequence."""
+        with self._queue_lock:
+            self._seq += 1
+            self._queue.append((self._seq, commit, store))
+            return self._seq
+
+    def wait(self, seq: int) -> None:
+        """Return when commit ``seq`` may be shown to readers (subclasses decide)."""
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        """Write everything queued, now."""
+        with self._write_lock:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        if self._failed is not None:
+            raise PersistenceError(
+                f"The store could not write to DuckDB earlier ({self._failed}); it refuses further "
+                "writes so that memory and disk cannot disagree. Reopen the backend.")
+        with self._queue_lock:
+            batch, self._queue = self._queue, []
+        if not batch:
+            return
+        try:
+            self._write(batch)
+        except BaseException as e:
+            self._failed = e
+            raise PersistenceError(f"Writing to DuckDB failed: {e}") from e
+        self._durable_seq = batch[-1][0]
+
+    def _write(self, batch: list[tuple[int, Commit, Store]]) -> None:
+        rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+        schemas: list[tuple[int, str]] = []
+        new_tables: list[tuple[str, int]] = []
+        for _, commit, store in batch:
+            ts = commit.ts
+            if commit.schema_json is not None:
+                schemas.append((ts, commit.schema_json))
+            for name, docs in commit.writes.items():
+                if name not in self._known_tables:
+                    self._known_tables.add(name)
+                    new_tables.append((name, store.tables[name].number))
+                out = rows[name]
+                for doc_id, (old, new) in docs.items():
+                    if new is None:
+                        assert old is not None
+                        out.append((doc_id, old["_creationTime"], ts, True, None))
+                    else:
+                        out.append((doc_id, new["_creationTime"], ts, False, dumps_export(new)))
+        con = self.con
+        con.execute("BEGIN")
+        try:
+            for name, number in new_tables:
+                con.execute(f"CREATE TABLE IF NOT EXISTS {_q(name)}(_id VARCHAR, _creationTime "
+                            "DOUBLE, _ts BIGINT, _deleted BOOLEAN, doc VARCHAR)")
+                con.execute("INSERT INTO _convex._tables VALUES (?, ?)", [name, number])
+            for name, table_rows in rows.items():
+                if table_rows:
+                    self._append(name, table_rows)
+            for ts, text in schemas:
+                con.execute("INSERT INTO _convex._schema VALUES (?, ?)", [ts, text])
+            con.execute("COMMIT")
+        except BaseException:
+            try:
+                con.execute("ROLLBACK")
+            except Exception:  # noqa: BLE001, S110 (DuckDB may have rolled back already)
+                pass
+            for name, _ in new_tables:
+                self._known_tables.discard(name)
+            raise
+
+    def _append(self, name: str, rows: list[tuple[Any, ...]]) -> None:
+        con = self.con
+        if len(rows) == 1:
+            con.execute(f"INSERT INTO {_q(name)} VALUES (?, ?, ?, ?, ?)", rows[0])
+        elif len(rows) <= SMALL_BATCH:
+            values = ", ".join(["(?, ?, ?, ?, ?)"] * len(rows))
+            con.execute(f"INSERT INTO {_q(name)} VALUES {values}", [x for r in rows for x in r])
+        else:
+            import pyarrow as pa  # noqa: PLC0415
+
+            cols = list(zip(*rows, strict=True))
+            batch = pa.table({
+                "_id": pa.array(cols[0], pa.string()),
+                "_creationTime": pa.array(cols[1], pa.float64()),
+                "_ts": pa.array(cols[2], pa.int64()),
+                "_deleted": pa.array(cols[3], pa.bool_()),
+                "doc": pa.array(cols[4], pa.string()),
+            })
+            con.register("_cx_batch", batch)
+            try:
+                con.execute(f"INSERT INTO {_q(name)} SELECT * FROM _cx_batch")
+            finally:
+                con.unregister("_cx_batch")
+
+    def cursor(self) -> Any:
+        return self.con.cursor()
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self.con.close()
+
+
+class MemoryPersistence(Persistence):
+    """In-memory DuckDB, written behind in batches: commits are visible at once."""
+
+    def wait(self, seq: int) -> None:
+        if len(self._queue) >= MEMORY_FLUSH_ROWS and self._write_lock.acquire(blocking=False):
+            try:
+                self._flush_locked()
+            finally:
+                self._write_lock.release()
+
+
+class FilePersistence(Persistence):
+    """A DuckDB file: :meth:`wait` returns once the commit is durable (group commit)."""
+
+    def wait(self, seq: int) -> None:
+        if self._durable_seq >= seq:
+            return
+        with self._write_lock:
+            if self._durable_seq >= seq:  # a leader flushed it while we queued for the lock
+                return
+            self._flush_locked()
+
+
+def open_persistence(path: str | None) -> Persistence:
+    if path is None or path == ":memory:":
+        return MemoryPersistence(None)
+    return FilePersistence(path)

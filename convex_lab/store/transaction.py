@@ -1,0 +1,509 @@
+"""One transaction: reads at a snapshot, its own buffered writes, its read set and its limits.
+
+Reads see the snapshot plus the transaction's own earlier writes (reference §4.4). Writes are
+buffered per table as ``id -> new document or None`` and reach the store only at commit. Every
+write is checked the way Convex checks it (field names, size, nesting, schema) before it is
+buffered, so a bad write fails at the call that made it and commits nothing.
+
+Limits (reference §2.4) are counted here; nested ``run_query``/``run_mutation`` share them.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from convex_lab.errors import (
+    InvalidValueError,
+    LimitExceededError,
+    NonexistentDocumentError,
+    OptimisticConcurrencyControlFailure,
+    SchemaValidationError,
+)
+from convex_lab.ids import Id, _b32encode, _fletcher16, _vint
+from convex_lab.store.keys import KEY_AFTER, Interval, Key
+from convex_lab.store.readset import ReadSet
+from convex_lab.values import (
+    MAX_DOCUMENT_NESTING,
+    MAX_DOCUMENT_SIZE,
+    UNDEFINED,
+    convert,
+    convert_document,
+    format_value,
+    sort_key,
+    value_size,
+)
+
+if TYPE_CHECKING:
+    from convex_lab.store.engine import Store
+    from convex_lab.store.tables import TableData
+
+T = TypeVar("T")
+
+MAX_DOCS_READ = 32_000
+MAX_BYTES_READ = 16 * 1024 * 1024
+MAX_READ_INTERVALS = 4_096
+MAX_DOCS_WRITTEN = 16_000
+MAX_BYTES_WRITTEN = 16 * 1024 * 1024
+
+_SYSTEM_FIELDS = ("_id", "_creationTime")
+_MiB = 1024 * 1024
+
+# --------------------------------------------------------------------------------------------
+# IDs: random bytes come from a pool (one syscall per 4 KiB), the day number from the clock.
+
+_pool = b""
+_pool_pos = 0
+
+
+def _random14() -> bytes:
+    global _pool, _pool_pos  # noqa: PLW0603 (a process-wide entropy pool)
+    if _pool_pos + 14 > len(_pool):
+        _pool, _pool_pos = os.urandom(14 * 292), 0
+    out = _pool[_pool_pos : _pool_pos + 14]
+    _pool_pos += 14
+    return out
+
+
+def new_id(table_number: int, now_ms: float) -> str:
+    head = _vint(table_number) + _random14() + (int(now_ms // 86_400_000) & 0xFFFF).to_bytes(2, "big")
+    return _b32encode(head + _fletcher16(head).to_bytes(2, "little"))
+
+
+def measure(value: Any, depth: int = 0) -> tuple[int, int]:
+    """(Convex size, nesting depth) of a canonical value in one walk."""
+    t = type(value)
+    if t is dict:
+        size, deepest = 2, 0
+        for k, v in value.items():
+            s, d = measure(v, depth + 1)
+            size += len(k) + 1 + s
+            if d > deepest:
+                deepest = d
+        return size, deepest + 1
+    if t is list:
+        size, deepest = 2, 0
+        for v in value:
+            s, d = measure(v, depth + 1)
+            size += s
+            if d > deepest:
+                deepest = d
+        return size, deepest + 1
+    return value_size(value), 0
+
+
+def copy_doc(doc: dict[str, Any]) -> dict[str, Any]:
+    """A copy a caller may mutate freely: containers are copied, scalars shared."""
+    out = dict(doc)
+    for k, v in out.items():
+        t = type(v)
+        if t is list or t is dict:
+            out[k] = _copy_value(v)
+    return out
+
+
+def _copy_value(v: Any) -> Any:
+    t = type(v)
+    if t is list:
+        return [_copy_value(x) for x in v]
+    if t is dict:
+        return {k: _copy_value(x) for k, x in v.items()}
+    return v
+
+
+class Transaction:
+    """See module docstring. Created by :meth:`Store.begin`; finished by commit or abort."""
+
+    def __init__(self, store: Store, snapshot_ts: int, serial: int, *, read_only: bool,
+                 creation_base: float) -> None:
+        self.store = store
+        self.snapshot_ts = snapshot_ts
+        self.serial = serial
+        self.read_only = read_only
+        self.schema = store.schema
+        self.schema_epoch = store.schema_epoch
+        self.writes: dict[str, dict[str, dict[str, Any] | None]] = {}
+        self.reads = ReadSet()
+        self.creation_next = creation_base
+        self.created_tables: list[tuple[str, int]] = []
+        self.max_doc_size = 0
+        self.docs_read = 0
+        self.bytes_read = 0
+        self._bytes_bound = 0
+        self._exact_bytes = False
+        self._read_log: list[tuple[TableData, dict[str, Any]]] = []
+        self.docs_written = 0
+        self.bytes_written = 0
+        self.finished = False
+
+    # State ---------------------------------------------------------------------------------
+    def has_writes(self) -> bool:
+        return any(self.writes.values())
+
+    def savepoint(self) -> tuple[Any, ...]:
+        """State to return to if a nested mutation fails (reads are kept: conservative)."""
+        return ({t: dict(d) for t, d in self.writes.items()}, self.docs_written,
+                self.bytes_written, self.max_doc_size)
+
+    def rollback(self, sp: tuple[Any, ...]) -> None:
+        self.writes, self.docs_written, self.bytes_written, self.max_doc_size = (
+            {t: dict(d) for t, d in sp[0].items()}, sp[1], sp[2], sp[3])
+
+    def abort(self) -> None:
+        if not self.finished:
+            self.finished = True
+            self.store.end(self.serial)
+
+    def commit(self) -> int:
+        if self.finished:
+            raise RuntimeError("transaction already finished")
+        self.finished = True
+        return self.store.commit(self)
+
+    # Limits --------------------------------------------------------------------------------
+    def _count_read(self, table: TableData, doc: dict[str, Any]) -> None:
+        self.docs_read += 1
+        if self.docs_read > MAX_DOCS_READ:
+            raise LimitExceededError(
+                f"Too many documents read in a single function execution (limit: {MAX_DOCS_READ})."
+                " Consider using smaller limits in your queries, paginating your queries, or "
+                "using indexed queries with a selective index range expression.",
+                code="TooManyDocumentsRead")
+        if self._exact_bytes:
+            self._add_bytes(value_size(doc))
+            return
+        # Exact sizes cost a walk per document; skip them until the bytes-read limit could be
+        # reached, using the largest document size ever written to the table as a bound.
+        self._bytes_bound += max(table.max_doc_size, self.max_doc_size)
+        self._read_log.append((table, doc))
+        if self._bytes_bound > MAX_BYTES_READ:
+            self._exact_bytes = True
+            for _, d in self._read_log:
+                self._add_bytes(value_size(d))
+            self._read_log = []
+
+    def _add_bytes(self, n: int) -> None:
+        self.bytes_read += n
+        if self.bytes_read > MAX_BYTES_READ:
+            raise LimitExceededError(
+                f"Too many bytes read in a single function execution (limit: {MAX_BYTES_READ} "
+                "bytes). Consider using smaller limits in your queries, paginating your queries, "
+                "or using indexed queries with a selective index range expression.",
+                code="TooManyBytesRead")
+
+    def _count_interval(self) -> None:
+        if len(self.reads) > MAX_READ_INTERVALS:
+            raise LimitExceededError(
+                f"Too many reads in a single function execution (limit: {MAX_READ_INTERVALS}). "
+                "Each db.get and each query counts; batch them or paginate.",
+                code="TooManyReads")
+
+    def _count_write(self, size: int) -> None:
+        self.docs_written += 1
+        if self.docs_written > MAX_DOCS_WRITTEN:
+            raise LimitExceededError(
+                f"Too many writes in a single function execution (limit: {MAX_DOCS_WRITTEN}). "
+                "Split the work into several mutations (e.g. schedule the rest).",
+                code="TooManyWrites")
+        self.bytes_written += size
+        if self.bytes_written > MAX_BYTES_WRITTEN:
+            raise LimitExceededError(
+                f"Too many bytes written in a single function execution (limit: "
+                f"{MAX_BYTES_WRITTEN} bytes). Split the work into several mutations.",
+                code="TooManyBytesWritten")
+
+    # Reads ---------------------------------------------------------------------------------
+    def _snapshot_version(self, table: TableData, doc_id: str) -> dict[str, Any] | None:
+        """The committed version at this snapshot (callers hold the store lock)."""
+        doc = table.docs.get(doc_id)
+        if self.store.ts != self.snapshot_ts:
+            name = table.name
+            for c in self.store.commits_after(self.snapshot_ts):
+                w = c.writes.get(name)
+                if w is not None and doc_id in w:
+                    return w[doc_id][0]
+        return doc
+
+    def get(self, table: TableData, doc_id: str) -> dict[str, Any] | None:
+        """The document as this transaction sees it (the stored dict: copy before handing out)."""
+        self.reads.add_point(table.name, doc_id)
+        self._count_interval()
+        own = self.writes.get(table.name)
+        if own is not None and doc_id in own:
+            doc = own[doc_id]
+        elif self.store.ts == self.snapshot_ts:
+            doc = table.docs.get(doc_id)
+        else:
+            with self.store.lock:
+                doc = self._snapshot_version(table, doc_id)
+        if doc is not None:
+            self._count_read(table, doc)
+        return doc
+
+    def overlay(self, table: TableData) -> dict[str, dict[str, Any] | None] | None:
+        """``id -> version`` for documents whose version here differs from the latest committed
+        one: writes committed after the snapshot (undone) and this transaction's own writes.
+        ``None`` when there are none. Callers hold the store lock."""
+        own = self.writes.get(table.name)
+        out: dict[str, dict[str, Any] | None] | None = None
+        if self.store.ts != self.snapshot_ts:
+            name = table.name
+            for c in reversed(self.store.commits_after(self.snapshot_ts)):
+                w = c.writes.get(name)
+                if w:
+                    if out is None:
+                        out = {}
+                    for doc_id, (old, _new) in w.items():
+                        out[doc_id] = old
+        if own:
+            if out is None:
+                return own
+            out.update(own)
+        return out
+
+    def scan(self, table: TableData, index: str, interval: Interval, *,
+             reverse: bool = False) -> Scan:
+        return Scan(self, table, index, interval, reverse)
+
+    # Writes --------------------------------------------------------------------------------
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise InvalidValueError("This transaction is read-only: queries cannot write.")
+
+    def _validate(self, table_name: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        schema = self.schema
+        table_def = schema.table(table_name) if schema is not None else None
+        if table_def is None:
+            return convert_document(fields)
+        try:
+            return table_def.validate_document(
+                dict(fields), table=table_name, tables=self.store.table_name_for_number)
+        except SchemaValidationError:
+            raise
+        except InvalidValueError:
+            raise
+        except LimitExceededError:
+            raise
+        except Exception as e:  # a validator's own ValidationError: wrap with Convex's text
+            raise SchemaValidationError(
+                f'Failed to insert or update a document in table "{table_name}" because it does '
+                f"not match the schema: {e}") from None
+
+    def _check_size(self, doc: dict[str, Any]) -> int:
+        size, depth = measure(doc)
+        if size > MAX_DOCUMENT_SIZE:
+            raise LimitExceededError(
+                f"Value is too large ({size / _MiB:.2f} MiB > maximum size 1 MiB). "
+                "Store large data in file storage or split the document.", code="ValueTooLargeError")
+        if depth > MAX_DOCUMENT_NESTING:
+            raise LimitExceededError(
+                f"Document is too nested (nested {depth} levels deep > maximum "
+                f"{MAX_DOCUMENT_NESTING}).", code="TooNestedError")
+        if size > self.max_doc_size:
+            self.max_doc_size = size
+        return size
+
+    def insert(self, table_name: str, fields: Mapping[str, Any]) -> Id:
+        self._check_writable()
+        if not isinstance(fields, Mapping):
+            raise InvalidValueError(
+                f"insert() takes a dict of fields; got {type(fields).__name__}.")
+        for k in _SYSTEM_FIELDS:
+            if k in fields:
+                raise InvalidValueError(
+                    f"Provided field {k!r} is a system field: Convex sets _id and _creationTime "
+                    "itself on insert. Remove it from the document.")
+        doc = self._validate(table_name, fields)
+        table, created = self.store.ensure_table(table_name)
+        if created:
+            self.created_tables.append((table_name, table.number))
+        ct = self.creation_next
+        self.creation_next = math.nextafter(ct, math.inf)
+        doc_id = new_id(table.number, ct)
+        full = {"_id": doc_id, "_creationTime": ct}
+        full.update(doc)
+        self._count_write(self._check_size(full))
+        own = self.writes.get(table_name)
+        if own is None:
+            own = self.writes[table_name] = {}
+        own[doc_id] = full
+        return Id(doc_id, table_name)
+
+    def _current(self, table: TableData, doc_id: str, verb: str) -> dict[str, Any]:
+        current = self.get(table, doc_id)
+        if current is None:
+            raise NonexistentDocumentError(
+                f"{verb} on nonexistent document ID {doc_id}: it was deleted, or never existed in "
+                f"table {table.name!r}.")
+        return current
+
+    def _check_system_fields(self, current: dict[str, Any], fields: Mapping[str, Any]) -> None:
+        for k in _SYSTEM_FIELDS:
+            if k in fields and fields[k] is not UNDEFINED and fields[k] != current[k]:
+                raise InvalidValueError(
+                    f"Provided document ID or creation time doesn't match: {k} is "
+                    f"{format_value(fields[k])} but the document's is {format_value(current[k])}. "
+                    "System fields cannot be changed.")
+
+    def _store_write(self, table: TableData, doc_id: str, current: dict[str, Any],
+                     user_fields: dict[str, Any]) -> None:
+        doc = self._validate(table.name, user_fields)
+        new = {"_id": doc_id, "_creationTime": current["_creationTime"]}
+        new.update(doc)
+        if sort_key(new) == sort_key(current):
+            return  # an unchanged document is not a write (reference §5.1)
+        self._count_write(self._check_size(new))
+        own = self.writes.get(table.name)
+        if own is None:
+            own = self.writes[table.name] = {}
+        own[doc_id] = new
+
+    def patch(self, table: TableData, doc_id: str, fields: Mapping[str, Any]) -> None:
+        self._check_writable()
+        doc_id = str(doc_id)  # an Id subclass must not end up inside documents
+        if not isinstance(fields, Mapping):
+            raise InvalidValueError(f"patch() takes a dict of fields; got {type(fields).__name__}.")
+        current = self._current(table, doc_id, "Update")
+        self._check_system_fields(current, fields)
+        merged = {k: v for k, v in current.items() if k not in _SYSTEM_FIELDS}
+        for k, v in fields.items():
+            if k in _SYSTEM_FIELDS:
+                continue
+            if v is UNDEFINED:
+                merged.pop(k, None)
+            else:
+                merged[k] = v
+        self._store_write(table, doc_id, current, merged)
+
+    def replace(self, table: TableData, doc_id: str, fields: Mapping[str, Any]) -> None:
+        self._check_writable()
+        doc_id = str(doc_id)  # an Id subclass must not end up inside documents
+        if not isinstance(fields, Mapping):
+            raise InvalidValueError(f"replace() takes a dict of fields; got {type(fields).__name__}.")
+        current = self._current(table, doc_id, "Replace")
+        self._check_system_fields(current, fields)
+        user = {k: v for k, v in fields.items() if k not in _SYSTEM_FIELDS}
+        self._store_write(table, doc_id, current, user)
+
+    def delete(self, table: TableData, doc_id: str) -> None:
+        self._check_writable()
+        doc_id = str(doc_id)  # an Id subclass must not end up inside documents
+        self._current(table, doc_id, "Delete")
+        self._count_write(0)
+        own = self.writes.get(table.name)
+        if own is None:
+            own = self.writes[table.name] = {}
+        own[doc_id] = None
+
+
+class Scan:
+    """An ordered walk over one index range, in batches, as the transaction sees it.
+
+    Each :meth:`fetch` takes the store lock once, merges the latest index entries with the
+    transaction's overlay (see :meth:`Transaction.overlay`) and extends the recorded read
+    interval to cover exactly what it returned (the whole range once exhausted).
+    """
+
+    __slots__ = ("_lo", "_hi", "done", "index", "read", "reverse", "table", "tx")
+
+    def __init__(self, tx: Transaction, table: TableData, index: str, interval: Interval,
+                 reverse: bool) -> None:
+        self.tx = tx
+        self.table = table
+        self.index = index
+        self.reverse = reverse
+        self._lo = interval.lo
+        self._hi = interval.hi
+        self.done = not interval.lo < interval.hi
+        edge = interval.hi if reverse else interval.lo
+        self.read = tx.reads.add_range(table.name, index, edge, edge)
+        tx._count_interval()
+
+    def fetch(self, n: int) -> list[tuple[Key, dict[str, Any]]]:
+        """Up to ``n`` next ``(key, document)`` pairs; fewer means the range is exhausted."""
+        if self.done or n <= 0:
+            return []
+        tx, table = self.tx, self.table
+        spec = table.specs[self.index]
+        lo, hi, reverse = self._lo, self._hi, self.reverse
+        with tx.store.lock:
+            overlay = tx.overlay(table)
+            base = table.entries_for(self.index).irange(lo, hi, inclusive=(True, False),
+                                                        reverse=reverse)
+            docs = table.docs
+            if not overlay:
+                out = [(k, docs[k[-1]]) for k in itertools.islice(base, n)]
+            else:
+                mine = []
+                for k in base:
+                    if k[-1] not in overlay:
+                        mine.append((k, docs[k[-1]]))
+                        if len(mine) >= n:
+                            break
+                extra = []
+                key = spec.key
+                for d in overlay.values():
+                    if d is not None:
+                        kd = key(d)
+                        if lo <= kd < hi:
+                            extra.append((kd, d))
+                extra.sort(key=_first, reverse=reverse)
+                out = list(itertools.islice(
+                    heapq.merge(mine, extra, key=_first, reverse=reverse), n))
+        if len(out) < n:
+            self.done = True
+            if reverse:
+                self.read.lo = lo
+            else:
+                self.read.hi = hi
+        elif reverse:
+            self._hi = self.read.lo = out[-1][0]
+        else:
+            self._lo = self.read.hi = out[-1][0] + KEY_AFTER
+        for _, d in out:
+            tx._count_read(table, d)
+        return out
+
+
+def _first(pair: tuple[Key, Any]) -> Key:
+    return pair[0]
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def run_with_retries(store: Store, body: Callable[[Transaction], T], *, read_only: bool,
+                     retries: int) -> T:
+    """Run ``body`` in a fresh transaction and commit; on an OCC conflict, run it again.
+
+    After ``retries`` re-runs it raises ``OptimisticConcurrencyControlFailure`` with Convex's
+    text. Backoff is jittered and short (a kernel, not a data centre).
+    """
+    from convex_lab.store.engine import Conflict  # noqa: PLC0415 (cycle)
+
+    attempt = 0
+    while True:
+        tx = store.begin(read_only=read_only)
+        try:
+            result = body(tx)
+            tx.commit()
+            return result
+        except Conflict as c:
+            tx.abort()
+            attempt += 1
+            if attempt > retries:
+                raise OptimisticConcurrencyControlFailure(
+                    f'Documents read from or written to the table "{c.table}" changed while this '
+                    "mutation was being run and on every subsequent retry. Another call to this "
+                    "mutation changed the document with ID \"...\" or another mutation wrote "
+                    "to the same range. See https://docs.convex.dev/error#1") from None
+            time.sleep(random.uniform(0, 0.002 * 2**attempt))
+        except BaseException:
+            tx.abort()
+            raise
