@@ -1,0 +1,117 @@
+"""Execute every tutorial under ``notebooks/`` in a real ``python3`` kernel.
+
+Each notebook must run top to bottom without an error. For ``00-quickstart.ipynb`` the last
+expression of the cells tagged below must display exactly the expected ``text/plain`` value, so
+the tutorial and the engine cannot drift apart silently. The kernel is this environment's Python
+(ipykernel's ``python3`` kernelspec), so it imports the convex_lab under test.
+"""
+
+import ast
+import importlib.util
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+TIMEOUT_S = 600
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+# tag -> expected value of the cell's last expression (compared as Python literals)
+QUICKSTART_EXPECTED: dict[str, object] = {
+    "imports": "convex_lab",
+    "schema": True,
+    "functions": True,
+    "inserted": 3,
+    "open-texts": ["add a mutation", "query the open tasks"],
+    "open-count": 2,
+    "convex-error": "EMPTY_TEXT",
+    "validation-error": "ArgumentValidationError",
+    "open-count-after-errors": 2,
+    "durable-written": True,
+    "reopened-count": 2,
+    "cleanup": False,
+}
+EXPECTED_BY_NOTEBOOK: dict[str, dict[str, object]] = {"00-quickstart.ipynb": QUICKSTART_EXPECTED}
+
+pytestmark = pytest.mark.notebook
+
+
+def _require(module: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"{module} is not installed (pip install -e '.[test]')")
+
+
+def _execute(path: Path) -> Any:
+    _require("nbclient")
+    _require("nbformat")
+    _require("ipykernel")
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    client = NotebookClient(
+        nb,
+        kernel_name="python3",
+        timeout=TIMEOUT_S,
+        allow_errors=False,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    try:
+        client.execute()
+    except CellExecutionError as err:
+        message = ANSI_ESCAPE.sub("", str(err))
+        pytest.fail(f"{path.name}: a cell raised an error:\n{message}", pytrace=False)
+    return nb
+
+
+def _tagged_results(nb: Any) -> dict[str, str]:
+    """``text/plain`` of each tagged code cell's ``execute_result``."""
+    results: dict[str, str] = {}
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for tag in cell.metadata.get("tags", []):
+            for output in cell.outputs:
+                if output.output_type == "execute_result":
+                    results[tag] = output.data.get("text/plain", "")
+    return results
+
+
+def _errors(nb: Any) -> list[str]:
+    return [
+        f"cell {i}: {output.ename}: {output.evalue}"
+        for i, cell in enumerate(nb.cells)
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if output.output_type == "error"
+    ]
+
+
+def test_notebooks_exist() -> None:
+    assert NOTEBOOKS, f"no notebooks in {NOTEBOOK_DIR}"
+    missing = set(EXPECTED_BY_NOTEBOOK) - {p.name for p in NOTEBOOKS}
+    assert not missing, f"notebooks with expected outputs but no file: {sorted(missing)}"
+
+
+@pytest.mark.timeout(TIMEOUT_S + 60)  # nbclient's per-cell timeout fires first
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_runs(path: Path) -> None:
+    nb = _execute(path)
+    assert not _errors(nb), f"{path.name}: errors in outputs:\n" + "\n".join(_errors(nb))
+
+    expected = EXPECTED_BY_NOTEBOOK.get(path.name, {})
+    results = _tagged_results(nb)
+    missing = sorted(set(expected) - set(results))
+    assert not missing, f"{path.name}: tagged cells without a displayed result: {missing}"
+    for tag, want in expected.items():
+        got = results[tag]
+        try:
+            value = ast.literal_eval(got)
+        except (ValueError, SyntaxError):
+            value = got
+        assert value == want, f"{path.name} [{tag}]: expected {want!r}, displayed {got}"
