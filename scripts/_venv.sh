@@ -38,7 +38,7 @@ ensure_venv() {
     _log "installing convex_lab[$extras] (editable) into $VENV"
     rm -f "$stamp"
     local quiet=(-q)
-    [[ "${CI:-}" == true ]] && quiet=()
+    [[ "${CI:-}" == true ]] && quiet=(--progress-bar off)
     "$VENV/bin/python" -m pip install "${quiet[@]}" --disable-pip-version-check -e "$REPO_ROOT[$extras]"
     # The notebook kernel must be this venv's Python: register its `python3` kernelspec inside the
     # venv (jupyter prefers the environment's kernelspecs over the user's when run from a venv).
