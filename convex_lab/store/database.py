@@ -1,0 +1,229 @@
+"""``ctx.db``: Convex's database reader and writer over one transaction.
+
+Both Convex call forms are accepted (DESIGN §8): ``get(id)`` / ``get(table, id)``, and the same
+for ``patch``, ``replace`` and ``delete``. User tables are reached through ``db``; system tables
+(``_scheduled_functions``, ``_storage``) only through ``db.system``, and read-only there.
+
+Every document handed out is a fresh copy: callers may mutate what they get back.
+
+One reader or writer object serves one function execution, which is where Convex's "one
+``paginate()`` per function" rule is counted; nested calls get their own object over the same
+transaction.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from convex_lab.errors import (
+    ConvexLabError,
+    InvalidIdError,
+    InvalidTableError,
+    InvalidValueError,
+)
+from convex_lab.ids import Id, decode_id
+from convex_lab.store.keys import IndexSpec, user_index_specs
+from convex_lab.store.query import Query
+from convex_lab.store.transaction import copy_doc
+from convex_lab.values import Int64, convert
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from convex_lab.store.tables import TableData
+    from convex_lab.store.transaction import Transaction
+    from convex_lab.validators import Validator
+
+
+def _identifier_ok(name: str) -> bool:
+    return (isinstance(name, str) and 0 < len(name) <= 64 and name.isascii()
+            and (name[0].isalpha() or name[0] == "_")
+            and all(c.isalnum() or c == "_" for c in name) and name.strip("_") != "")
+
+
+class DatabaseReader:
+    """The ``ctx.db`` of a query: get, query, normalize_id and system."""
+
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+        self._store = tx.store
+        self._paginated = False
+
+    # Resolution ----------------------------------------------------------------------------
+    def _note_paginate(self) -> None:
+        if self._paginated:
+            raise ConvexLabError(
+                "This query or mutation function ran multiple paginated queries. Convex only "
+                "supports a single paginated query in each function.",
+                code="MultiplePaginatedDatabaseQueries")
+        self._paginated = True
+
+    def _system(self) -> bool:
+        return False
+
+    def _check_table_kind(self, name: str) -> None:
+        if not isinstance(name, str):
+            raise InvalidValueError(f"A table name must be a string; got {name!r}.")
+        system = name.startswith("_")
+        if system and not self._system():
+            raise InvalidTableError(
+                f"System table {name!r} can only be read through ctx.db.system "
+                f"(e.g. ctx.db.system.query({name!r}), ctx.db.system.get(id)).",
+                code="InvalidTable")
+        if not system and self._system():
+            raise InvalidTableError(
+                f"ctx.db.system only reaches system tables; {name!r} is a user table: use ctx.db.",
+                code="InvalidTable")
+
+    def _resolve(self, verb: str, a: Any, b: Any) -> tuple[TableData | None, str]:
+        """(table or None if it does not exist, id) for the one- and two-argument forms."""
+        if b is None:
+            doc_id = a
+            try:
+                number, _ = decode_id(doc_id)
+            except InvalidIdError as e:
+                raise InvalidIdError(f"Invalid argument `id` for `db.{verb}`: {e}") from None
+            table = self._store.by_number.get(number)
+            if table is not None:
+                self._check_table_kind(table.name)
+            return table, str(doc_id)
+        name, doc_id = a, b
+        self._check_table_kind(name)
+        try:
+            number, _ = decode_id(doc_id)
+        except InvalidIdError as e:
+            raise InvalidIdError(f"Invalid argument `id` for `db.{verb}`: {e}") from None
+        table = self._store.tables.get(name)
+        if table is None:
+            return None, str(doc_id)
+        if number != table.number:
+            other = self._store.table_name_for_number(number) or f"table number {number}"
+            raise InvalidTableError(
+                f'Invalid argument `id` for `db.{verb}`: expected to be an Id<"{name}">, got '
+                f'Id<"{other}"> instead.', code="InvalidTable")
+        return table, str(doc_id)
+
+    # Reads ---------------------------------------------------------------------------------
+    def get(self, table_or_id: Any, doc_id: Any = None) -> dict[str, Any] | None:
+        """The document with this ID, or ``None`` (deleted, or the table does not exist)."""
+        table, i = self._resolve("get", table_or_id, doc_id)
+        if table is None:
+            return None
+        doc = self._tx.get(table, i)
+        return copy_doc(doc) if doc is not None else None
+
+    def query(self, table_name: str) -> Query:
+        """A query over ``table_name`` (empty if the table does not exist yet)."""
+        self._check_table_kind(table_name)
+        table = self._store.tables.get(table_name)
+        schema = self._tx.schema
+        table_def = schema.table(table_name) if schema is not None else None
+        specs: dict[str, IndexSpec]
+        if table is not None:
+            specs = table.specs
+        else:
+            specs = user_index_specs(dict(table_def.indexes) if table_def is not None else {})
+        converter = self._converter(table_def.document_validator if table_def else None)
+
+        def builder() -> Any:
+            from convex_lab.store.filters import FilterBuilder  # noqa: PLC0415
+
+            if table_def is None:
+                return FilterBuilder()
+            from convex_lab.validators import field_validator_at  # noqa: PLC0415
+
+            return FilterBuilder(lambda path: field_validator_at(table_def.document_validator, path))
+
+        return Query(self, table_name, table, specs, converter, builder)
+
+    def _converter(self, document_validator: Validator | None) -> Callable[[str, Any], Any]:
+        """Index-bound conversion: plain ints stay int64 on fields the schema makes int64."""
+        if document_validator is None:
+            return _plain
+
+        from convex_lab.validators import field_validator_at  # noqa: PLC0415
+
+        def conv(field: str, value: Any) -> Any:
+            if type(value) is int:
+                fv = field_validator_at(document_validator, field)
+                if fv is not None and fv.admits_int64():
+                    return Int64(value)
+            return convert(value)
+
+        return conv
+
+    def normalize_id(self, table_name: str, id_text: Any) -> Id | None:
+        """``id_text`` as an ID of ``table_name`` if it is one (existence is not checked)."""
+        self._check_table_kind(table_name)
+        table = self._store.tables.get(table_name)
+        if table is None or not isinstance(id_text, str):
+            return None
+        try:
+            number, _ = decode_id(id_text)
+        except InvalidIdError:
+            return None
+        return Id(str(id_text), table_name) if number == table.number else None
+
+    @property
+    def system(self) -> SystemReader:
+        return SystemReader(self._tx)
+
+
+def _plain(_field: str, value: Any) -> Any:
+    return convert(value)
+
+
+class SystemReader(DatabaseReader):
+    """``ctx.db.system``: read-only access to system tables."""
+
+    def _system(self) -> bool:
+        return True
+
+    @property
+    def system(self) -> SystemReader:
+        return self
+
+
+class DatabaseWriter(DatabaseReader):
+    """The ``ctx.db`` of a mutation: a reader plus insert, patch, replace and delete."""
+
+    def insert(self, table_name: str, document: Mapping[str, Any]) -> Id:
+        """Insert a document; returns its new ID."""
+        self._check_table_kind(table_name)
+        if not _identifier_ok(table_name) or table_name.startswith("_"):
+            raise InvalidTableError(
+                f"Invalid table name {table_name!r}: table names are identifiers (letters, digits "
+                "and underscores, starting with a letter, at most 64 characters) and may not "
+                "start with '_'.", code="InvalidTableName")
+        return self._tx.insert(table_name, document)
+
+    def _target(self, verb: str, a: Any, b: Any, c: Any) -> tuple[TableData, str, Any]:
+        if c is None and b is not None and not isinstance(b, str):
+            table, doc_id = self._resolve(verb, a, None)
+            value = b
+        else:
+            table, doc_id = self._resolve(verb, a, b if c is not None else None)
+            value = c
+        if table is None:
+            raise ConvexLabError(
+                f"{verb.capitalize()} on nonexistent document ID {doc_id}: its table does not "
+                "exist.", code="NonexistentDocument")
+        return table, doc_id, value
+
+    def patch(self, table_or_id: Any, id_or_fields: Any, fields: Any = None) -> None:
+        """Shallow-merge ``fields`` into the document; a field set to UNDEFINED is removed."""
+        table, doc_id, value = self._target("patch", table_or_id, id_or_fields, fields)
+        self._tx.patch(table, doc_id, value)
+
+    def replace(self, table_or_id: Any, id_or_fields: Any, fields: Any = None) -> None:
+        """Replace the document's fields wholesale (system fields are kept)."""
+        table, doc_id, value = self._target("replace", table_or_id, id_or_fields, fields)
+        self._tx.replace(table, doc_id, value)
+
+    def delete(self, table_or_id: Any, doc_id: Any = None) -> None:
+        """Delete the document (an error if it does not exist)."""
+        table, i = self._resolve("delete", table_or_id, doc_id)
+        if table is None:
+            raise ConvexLabError(f"Delete on nonexistent document ID {i}.",
+                                 code="NonexistentDocument")
+        self._tx.delete(table, i)
