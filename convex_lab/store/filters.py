@@ -105,9 +105,18 @@ class Field(Expr):
         return {"$field": self.path}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Literal(Expr):
     value: Any
+
+    # Convex equality, not Python's: Literal(Int64(1)) != Literal(1.0); lists hash too.
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Literal):
+            return NotImplemented
+        return sort_key(self.value) == sort_key(other.value)
+
+    def __hash__(self) -> int:
+        return hash(sort_key(self.value))
 
     def evaluate(self, doc: Mapping[str, Any]) -> Any:
         return self.value
