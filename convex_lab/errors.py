@@ -3,9 +3,9 @@
 ::
 
     Exception
-    ├── ConvexError                      application error thrown by user code; carries ``.data``
+    ├── ConvexError                      thrown by user code on purpose; carries ``.data``
     └── ConvexLabError                   everything convex_lab itself raises about a call
-        ├── ValidationError              a value does not match a validator (Convex's ValidationError text)
+        ├── ValidationError              a value does not match a validator (Convex's text)
         │   ├── ArgumentValidationError  "ArgumentValidationError: ..." — a function's args
         │   ├── ReturnsValidationError   "ReturnsValidationError: ..." — a function's return value
         │   └── SchemaValidationError    a document does not match its table's schema
@@ -16,12 +16,12 @@
         ├── InvalidCursorError           a pagination cursor from another query
         ├── NonexistentDocumentError     patch/replace/delete of a missing document
         ├── LimitExceededError           a per-transaction limit (TooManyDocumentsRead, ...)
-        ├── OptimisticConcurrencyControlFailure   a mutation kept conflicting after its retries
-        ├── SchemaError                  a bad schema definition or a schema that existing data breaks
+        ├── OptimisticConcurrencyControlFailure   kept conflicting after its retries
+        ├── SchemaError                  a bad schema, or one that existing data breaks
         └── FunctionError                unknown function, wrong kind, wrong context, ...
 
     BaseException
-    └── _Conflict (store-internal)       control flow for OCC retries; user ``except Exception`` cannot swallow it
+    └── store.engine.Conflict            OCC retry signal; ``except Exception`` can't swallow it
 
 Every message names the problem and, where one exists, the fix. Error names and texts follow
 Convex's own (reference: convex-semantics.md §15) so a Convex doc or forum answer still applies.
@@ -109,7 +109,10 @@ class InvalidCursorError(ConvexLabError):
     """A cursor that does not belong to this query. ``data`` mirrors Convex's error payload."""
 
     code = "InvalidCursor"
-    data = {"isConvexSystemError": True, "paginationError": "InvalidCursor"}
+
+    @property
+    def data(self) -> dict[str, object]:
+        return {"isConvexSystemError": True, "paginationError": "InvalidCursor"}
 
 
 class NonexistentDocumentError(ConvexLabError):
@@ -122,7 +125,7 @@ class LimitExceededError(ConvexLabError):
     code = "LimitExceeded"
 
 
-class OptimisticConcurrencyControlFailure(ConvexLabError):
+class OptimisticConcurrencyControlFailure(ConvexLabError):  # noqa: N818 (Convex's name)
     code = "OptimisticConcurrencyControlFailure"
 
 

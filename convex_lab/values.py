@@ -170,7 +170,7 @@ def type_name(value: Any) -> str:
 
 
 def _float_key(x: float) -> tuple[Any, ...]:
-    if x != x:  # NaN: order by sign and payload bits, beyond the infinities
+    if math.isnan(x):  # order NaNs by sign and payload bits, beyond the infinities
         bits = struct.unpack("<q", struct.pack("<d", x))[0]
         if bits < 0:
             return (3, -math.inf, -1 - (bits & 0x7FFFFFFFFFFFFFFF))
@@ -443,7 +443,7 @@ def _b64(b: bytes) -> str:
 
 
 def _special_float(x: float) -> bool:
-    return x != x or x in (math.inf, -math.inf) or (x == 0.0 and math.copysign(1.0, x) < 0)
+    return math.isnan(x) or math.isinf(x) or (x == 0.0 and math.copysign(1.0, x) < 0)
 
 
 def to_internal_json(value: Any) -> Any:
@@ -495,9 +495,9 @@ def to_clean_json(value: Any) -> Any:
     if t is Int64:
         return str(int(value))
     if t is float:
-        if value != value:
+        if math.isnan(value):
             return "NaN"
-        if value in (math.inf, -math.inf):
+        if math.isinf(value):
             return "Infinity" if value > 0 else "-Infinity"
         return value
     if t is bytes:
@@ -547,12 +547,11 @@ def _export_tree(value: Any) -> Any:
 def dumps_export(value: Any) -> str:
     """Convex's "export_json" text of a canonical value: int64 as a JSON integer, finite floats
     with a decimal point, non-finite floats as ``{"$float": ...}``, bytes as ``{"$bytes": ...}``.
-    This is also how documents are stored in DuckDB (lossless, round-trips via :func:`loads_export`).
+    This is also how documents are stored in DuckDB (lossless: :func:`loads_export` inverts it).
     """
     text = _export_encoder.encode(value)
-    if "NaN" in text or "Infinity" in text:
-        if _has_special_floats(value):
-            text = _export_encoder.encode(_export_tree(value))
+    if ("NaN" in text or "Infinity" in text) and _has_special_floats(value):
+        text = _export_encoder.encode(_export_tree(value))
     return text
 
 
@@ -597,9 +596,9 @@ def _format(value: Any) -> str:
     if t is Int64 or t is int:
         return f"{int(value)}n" if t is Int64 else str(value)
     if t is float:
-        if value != value:
+        if math.isnan(value):
             return "NaN"
-        if value in (math.inf, -math.inf):
+        if math.isinf(value):
             return "Infinity" if value > 0 else "-Infinity"
         if value == int(value) and abs(value) < 1e21:
             return "-0" if (value == 0 and math.copysign(1, value) < 0) else str(int(value))

@@ -35,10 +35,18 @@ if TYPE_CHECKING:
     from convex_lab.validators import Validator
 
 
+_good_table_names: set[str] = set()
+
+
 def _identifier_ok(name: str) -> bool:
-    return (isinstance(name, str) and 0 < len(name) <= 64 and name.isascii()
+    if name in _good_table_names:
+        return True
+    ok = (isinstance(name, str) and 0 < len(name) <= 64 and name.isascii()
             and (name[0].isalpha() or name[0] == "_")
             and all(c.isalnum() or c == "_" for c in name) and name.strip("_") != "")
+    if ok and len(_good_table_names) < 10_000:
+        _good_table_names.add(name)
+    return ok
 
 
 class DatabaseReader:
@@ -132,9 +140,11 @@ class DatabaseReader:
                 return FilterBuilder()
             from convex_lab.validators import field_validator_at  # noqa: PLC0415
 
-            return FilterBuilder(lambda path: field_validator_at(table_def.document_validator, path))
+            doc_validator = table_def.document_validator
+            return FilterBuilder(lambda path: field_validator_at(doc_validator, path))
 
-        return Query(self, table_name, table, specs, converter, builder)
+        return Query(self, table_name, table, specs=specs, field_converter=converter,
+                     filter_builder=builder)
 
     def _converter(self, document_validator: Validator | None) -> Callable[[str, Any], Any]:
         """Index-bound conversion: plain ints stay int64 on fields the schema makes int64."""

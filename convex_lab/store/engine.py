@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from convex_lab.errors import InvalidTableError, SchemaError
-from convex_lab.ids import FIRST_USER_TABLE_NUMBER
+from convex_lab.ids import FIRST_USER_TABLE_NUMBER, generate_ids
 from convex_lab.store.persist import Persistence, open_persistence
 from convex_lab.store.tables import TableData
 
@@ -49,7 +49,7 @@ T = TypeVar("T")
 SYSTEM_TABLES: dict[str, int] = {"_scheduled_functions": 1, "_storage": 2}
 
 
-class Conflict(BaseException):  # noqa: N818 (control flow, not an error users see)
+class Conflict(BaseException):
     """OCC conflict: something this transaction read was written by a later commit."""
 
     def __init__(self, table: str) -> None:
@@ -86,7 +86,8 @@ class Store:
     creates a DuckDB file that is the store of record and survives restarts.
     """
 
-    def __init__(self, path: str | None = None, *, now: Callable[[], float] = wall_clock_ms) -> None:
+    def __init__(self, path: str | None = None, *,
+                 now: Callable[[], float] = wall_clock_ms) -> None:
         self.lock = threading.RLock()
         self.now = now
         self.path = path
@@ -102,6 +103,7 @@ class Store:
         self._creation_next = 0.0
         self._next_table_number = FIRST_USER_TABLE_NUMBER
         self._listeners: list[CommitListener] = []
+        self._id_pools: dict[int, tuple[int, list[str]]] = {}
         self._notify_lock = threading.Lock()
         self._notified_ts = 0
         self.closed = False
@@ -149,6 +151,15 @@ class Store:
             if t is not None:
                 return t, False
             return self._add_table(name, self._next_table_number), True
+
+    def next_id(self, table: TableData, now_ms: float) -> str:
+        """A fresh document ID for ``table``, from a pool generated in batches."""
+        day = int(now_ms // 86_400_000)
+        pool = self._id_pools.get(table.number)
+        if pool is None or pool[0] != day or not pool[1]:
+            pool = self._id_pools[table.number] = (
+                day, generate_ids(table.number, now_ms, 256 if pool is not None else 16))
+        return pool[1].pop()
 
     def table_name_for_number(self, number: int) -> str | None:
         t = self.by_number.get(number)
@@ -268,12 +279,10 @@ class Store:
                             continue  # inserted then deleted inside the transaction
                         t.apply(doc_id, old, new)
                         out[doc_id] = (old, new)
-                    if tx.max_doc_size > t.max_doc_size:
-                        t.max_doc_size = tx.max_doc_size
+                    t.max_doc_size = max(t.max_doc_size, tx.max_doc_size)
                 commit = Commit(self.ts, writes, created_tables=tx.created_tables)
                 self._log.append(commit)
-                if tx.creation_next > self._creation_next:
-                    self._creation_next = tx.creation_next
+                self._creation_next = max(self._creation_next, tx.creation_next)
                 seq = self.persist.enqueue(commit, self)
             self._finish(commit, seq)
             return commit.ts
@@ -284,8 +293,7 @@ class Store:
         """Wait for durability, publish the commit to readers, then tell the listeners."""
         self.persist.wait(seq)
         with self.lock:
-            if commit.ts > self.visible_ts:
-                self.visible_ts = commit.ts
+            self.visible_ts = max(self.visible_ts, commit.ts)
         self._notify()
 
     def _notify(self) -> None:

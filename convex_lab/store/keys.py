@@ -135,10 +135,10 @@ def _ct_bound(value: Any) -> float:
         return -math.inf
     if k[0] > 3:
         return math.inf
-    x = value
-    if x != x:
+    x = float(value)
+    if math.isnan(x):
         return math.inf if k[1] > 0 else -math.inf
-    return float(x)
+    return x
 
 
 def _id_bound(value: Any) -> str:
@@ -222,12 +222,13 @@ class IndexRangeBuilder:
             return self._convert(field_name, value)
         return convert(value)
 
-    def _bound(self, which: str, field_name: str, value: Any, *, inclusive: bool) -> IndexRangeBuilder:
+    def _bound(self, which: str, field_name: str, value: Any, *,
+               inclusive: bool) -> IndexRangeBuilder:
         current = self._lower if which == "lower" else self._upper
         if current is not None:
             raise InvalidIndexRangeError(
-                f"Index range on {self._where()} already has a{'' if which == 'upper' else ''} "
-                f"{which} bound on {current[0]!r}: use at most one of "
+                f"Index range on {self._where()} already has a {which} bound on "
+                f"{current[0]!r}: use at most one of "
                 f"{'gt/gte' if which == 'lower' else 'lt/lte'}.", code="AlreadyDefinedBound")
         other = self._upper if which == "lower" else self._lower
         if other is not None and other[0] != field_name:

@@ -23,6 +23,7 @@ Connections: one writer connection guarded by a lock; SQL readers get their own 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -78,9 +79,10 @@ class Persistence:
     def load(self) -> LoadedState:
         state = LoadedState()
         con = self.con
-        state.tables = [(n, int(num)) for n, num in
-                        con.execute("SELECT name, number FROM _convex._tables ORDER BY number").fetchall()]
-        row = con.execute("SELECT ts, json FROM _convex._schema ORDER BY ts DESC LIMIT 1").fetchone()
+        rows = con.execute("SELECT name, number FROM _convex._tables ORDER BY number").fetchall()
+        state.tables = [(n, int(num)) for n, num in rows]
+        row = con.execute(
+            "SELECT ts, json FROM _convex._schema ORDER BY ts DESC LIMIT 1").fetchone()
         ts = 0
         if row is not None:
             ts = int(row[0])
@@ -97,7 +99,8 @@ class Persistence:
             if total > 1000 and total > 1.25 * live:
                 self._compact(name, latest)
                 latest = f"SELECT * FROM {t}"
-            texts = con.execute(f"SELECT doc FROM ({latest}) ORDER BY _creationTime, _id").fetchall()
+            texts = con.execute(
+                f"SELECT doc FROM ({latest}) ORDER BY _creationTime, _id").fetchall()
             state.documents[name] = [loads_export(r[0]) for r in texts]
         state.ts = ts
         return state
@@ -182,10 +185,8 @@ class Persistence:
                 con.execute("INSERT INTO _convex._schema VALUES (?, ?)", [ts, text])
             con.execute("COMMIT")
         except BaseException:
-            try:
+            with contextlib.suppress(Exception):  # DuckDB may have rolled back already
                 con.execute("ROLLBACK")
-            except Exception:  # noqa: BLE001, S110 (DuckDB may have rolled back already)
-                pass
             for name, _ in new_tables:
                 self._known_tables.discard(name)
             raise

@@ -75,7 +75,7 @@ def _decode_key(data: Any) -> Any:
 class Query:
     """See module docstring. Created by ``DatabaseReader.query``."""
 
-    def __init__(self, db: DatabaseReader, table_name: str, table: TableData | None,
+    def __init__(self, db: DatabaseReader, table_name: str, table: TableData | None, *,
                  specs: dict[str, IndexSpec], field_converter: Callable[[str, Any], Any] | None,
                  filter_builder: Callable[[], Any]) -> None:
         self._db = db
@@ -200,7 +200,7 @@ class Query:
         return [copy_doc(d) for _, d in self._rows(self._full(), 256)]
 
     def take(self, n: int) -> list[dict[str, Any]]:
-        if type(n) is not int and type(n) is not Int64 or n < 0:
+        if (type(n) is not int and type(n) is not Int64) or n < 0:
             if not (isinstance(n, float) and n.is_integer() and n >= 0):
                 raise ConvexLabError(f"take() requires a non-negative integer; got {n!r}.",
                                      code="InvalidQuery")

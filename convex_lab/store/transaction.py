@@ -25,6 +25,7 @@ from convex_lab.errors import (
     NonexistentDocumentError,
     OptimisticConcurrencyControlFailure,
     SchemaValidationError,
+    ValidationError,
 )
 from convex_lab.ids import Id, _b32encode, _fletcher16, _vint
 from convex_lab.store.keys import KEY_AFTER, Interval, Key
@@ -33,7 +34,7 @@ from convex_lab.values import (
     MAX_DOCUMENT_NESTING,
     MAX_DOCUMENT_SIZE,
     UNDEFINED,
-    convert,
+    Int64,
     convert_document,
     format_value,
     sort_key,
@@ -63,7 +64,7 @@ _pool_pos = 0
 
 
 def _random14() -> bytes:
-    global _pool, _pool_pos  # noqa: PLW0603 (a process-wide entropy pool)
+    global _pool, _pool_pos
     if _pool_pos + 14 > len(_pool):
         _pool, _pool_pos = os.urandom(14 * 292), 0
     out = _pool[_pool_pos : _pool_pos + 14]
@@ -72,30 +73,45 @@ def _random14() -> bytes:
 
 
 def new_id(table_number: int, now_ms: float) -> str:
-    head = _vint(table_number) + _random14() + (int(now_ms // 86_400_000) & 0xFFFF).to_bytes(2, "big")
+    day = (int(now_ms // 86_400_000) & 0xFFFF).to_bytes(2, "big")
+    head = _vint(table_number) + _random14() + day
     return _b32encode(head + _fletcher16(head).to_bytes(2, "little"))
 
 
-def measure(value: Any, depth: int = 0) -> tuple[int, int]:
-    """(Convex size, nesting depth) of a canonical value in one walk."""
-    t = type(value)
-    if t is dict:
-        size, deepest = 2, 0
-        for k, v in value.items():
-            s, d = measure(v, depth + 1)
-            size += len(k) + 1 + s
-            if d > deepest:
-                deepest = d
-        return size, deepest + 1
-    if t is list:
-        size, deepest = 2, 0
-        for v in value:
-            s, d = measure(v, depth + 1)
-            size += s
-            if d > deepest:
-                deepest = d
-        return size, deepest + 1
-    return value_size(value), 0
+def measure(doc: dict[str, Any]) -> tuple[int, int]:
+    """(Convex size, nesting depth) of a canonical document in one walk.
+
+    Flat documents (the common case) are measured without recursion.
+    """
+    size, deepest = 2, 0
+    for k, v in doc.items():
+        t = type(v)
+        if t is str:
+            s = 2 + (len(v) if v.isascii() else len(v.encode("utf-8")))
+        elif t is float or t is Int64:
+            s = 9
+        elif t is dict or t is list:
+            s, d = _measure_nested(v)
+            deepest = max(deepest, d)
+        else:
+            s = value_size(v)
+        size += len(k) + 1 + s
+    return size, deepest + 1
+
+
+def _measure_nested(value: Any) -> tuple[int, int]:
+    if type(value) is dict:
+        return measure(value)
+    size, deepest = 2, 0
+    for v in value:
+        t = type(v)
+        if t is dict or t is list:
+            s, d = _measure_nested(v)
+            deepest = max(deepest, d)
+        else:
+            s = value_size(v)
+        size += s
+    return size, deepest + 1
 
 
 def copy_doc(doc: dict[str, Any]) -> dict[str, Any]:
@@ -284,29 +300,25 @@ class Transaction:
         try:
             return table_def.validate_document(
                 dict(fields), table=table_name, tables=self.store.table_name_for_number)
-        except SchemaValidationError:
+        except (SchemaValidationError, InvalidValueError, LimitExceededError):
             raise
-        except InvalidValueError:
-            raise
-        except LimitExceededError:
-            raise
-        except Exception as e:  # a validator's own ValidationError: wrap with Convex's text
+        except ValidationError as e:  # a validator's own error: wrap with Convex's text
             raise SchemaValidationError(
                 f'Failed to insert or update a document in table "{table_name}" because it does '
                 f"not match the schema: {e}") from None
 
     def _check_size(self, doc: dict[str, Any]) -> int:
-        size, depth = measure(doc)
+        size, depth = measure(doc)  # depth counts the top-level object as 1, as Convex does
         if size > MAX_DOCUMENT_SIZE:
             raise LimitExceededError(
                 f"Value is too large ({size / _MiB:.2f} MiB > maximum size 1 MiB). "
-                "Store large data in file storage or split the document.", code="ValueTooLargeError")
+                "Store large data in file storage or split the document.",
+                code="ValueTooLargeError")
         if depth > MAX_DOCUMENT_NESTING:
             raise LimitExceededError(
                 f"Document is too nested (nested {depth} levels deep > maximum "
                 f"{MAX_DOCUMENT_NESTING}).", code="TooNestedError")
-        if size > self.max_doc_size:
-            self.max_doc_size = size
+        self.max_doc_size = max(self.max_doc_size, size)
         return size
 
     def insert(self, table_name: str, fields: Mapping[str, Any]) -> Id:
@@ -325,7 +337,7 @@ class Transaction:
             self.created_tables.append((table_name, table.number))
         ct = self.creation_next
         self.creation_next = math.nextafter(ct, math.inf)
-        doc_id = new_id(table.number, ct)
+        doc_id = self.store.next_id(table, ct)
         full = {"_id": doc_id, "_creationTime": ct}
         full.update(doc)
         self._count_write(self._check_size(full))
@@ -385,7 +397,8 @@ class Transaction:
         self._check_writable()
         doc_id = str(doc_id)  # an Id subclass must not end up inside documents
         if not isinstance(fields, Mapping):
-            raise InvalidValueError(f"replace() takes a dict of fields; got {type(fields).__name__}.")
+            raise InvalidValueError(
+                f"replace() takes a dict of fields; got {type(fields).__name__}.")
         current = self._current(table, doc_id, "Replace")
         self._check_system_fields(current, fields)
         user = {k: v for k, v in fields.items() if k not in _SYSTEM_FIELDS}
@@ -410,7 +423,7 @@ class Scan:
     interval to cover exactly what it returned (the whole range once exhausted).
     """
 
-    __slots__ = ("_lo", "_hi", "done", "index", "read", "reverse", "table", "tx")
+    __slots__ = ("_hi", "_lo", "done", "index", "read", "reverse", "table", "tx")
 
     def __init__(self, tx: Transaction, table: TableData, index: str, interval: Interval,
                  reverse: bool) -> None:
