@@ -1,0 +1,54 @@
+"""convex_lab: the Convex backend model in a Python process and a Jupyter kernel.
+
+The public surface is this module's ``__all__`` (sorted; locked by ``tests/test_package.py``).
+Importing it is cheap and Jupyter-free: the store (and DuckDB) load when a ``Backend`` is made.
+"""
+
+from __future__ import annotations
+
+from convex_lab.backend import Backend, default_backend, set_default_backend
+from convex_lab.client import Client
+from convex_lab.errors import ConvexError
+from convex_lab.functions import (
+    App,
+    action,
+    api,
+    default_app,
+    http_action,
+    internal,
+    internal_action,
+    internal_mutation,
+    internal_query,
+    mutation,
+    query,
+)
+from convex_lab.ids import Id
+from convex_lab.schema import define_schema, define_table
+from convex_lab.validators import pagination_opts_validator, v
+from convex_lab.values import UNDEFINED, Int64
+
+__all__ = [
+    "App",
+    "Backend",
+    "Client",
+    "ConvexError",
+    "Id",
+    "Int64",
+    "UNDEFINED",
+    "action",
+    "api",
+    "default_app",
+    "default_backend",
+    "define_schema",
+    "define_table",
+    "http_action",
+    "internal",
+    "internal_action",
+    "internal_mutation",
+    "internal_query",
+    "mutation",
+    "pagination_opts_validator",
+    "query",
+    "set_default_backend",
+    "v",
+]

@@ -1,0 +1,217 @@
+"""Executing one function: frames, argument and result conversion, and running coroutines.
+
+A :class:`Frame` is one execution (a top-level call or a nested ``ctx.run_*``): it is the
+``ContextVar`` value that marks "inside a function" (so calling a function object there is an
+error), it collects what the handler printed, and, once finished, it is that execution's log
+record. Frames of one call tree share a ``records`` list; the top-level call hands it to the
+backend's log when it ends, so a mutation re-run after an OCC conflict logs only its last attempt.
+
+Invariants
+----------
+* Arguments reach a handler as canonical Convex values: validated and converted by the function's
+  ``args`` validator, or by ``values.convert`` when it has none.
+* Results leave an execution converted the same way (``returns`` validator or ``convert``), so a
+  plain ``int`` becomes a float64, an ``Int64`` stays int64, and ``None`` is null.
+* Coroutines (``async def`` handlers) run to completion before the call returns; ``ctx`` calls
+  inside them are plain calls. With no loop running in this thread, a loop reused per main thread
+  runs them; when a loop is already running (a Jupyter kernel, or an outer ``async`` handler),
+  they run on a fresh loop in a worker thread that carries this context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import contextvars
+import threading
+import time
+import types
+from collections.abc import Coroutine, Mapping
+from typing import TYPE_CHECKING, Any
+
+from convex_lab.errors import (
+    ArgumentValidationError,
+    ConvexError,
+    ConvexLabError,
+    ReturnsValidationError,
+    ValidationError,
+)
+from convex_lab.ids import Id
+from convex_lab.logs import LogEntry, current, split_lines
+from convex_lab.values import convert, format_value
+
+if TYPE_CHECKING:
+    from convex_lab.context import Auth
+    from convex_lab.functions import FunctionDef
+    from convex_lab.store.transaction import Transaction
+    from convex_lab.validators import TableLookup
+
+MAX_DEPTH = 8
+"""Nested ``ctx.run_*`` calls may go 8 levels deep (reference §5.3)."""
+
+
+def current_frame() -> Frame | None:
+    """The execution running in this context, or ``None`` in plain (notebook) code."""
+    return current.get()
+
+
+class Frame:
+    """One execution; see the module docstring."""
+
+    __slots__ = (
+        "auth", "backend", "chunks", "depth", "duration_ms", "error", "fn", "records",
+        "started", "t0", "tx",
+    )
+
+    def __init__(self, backend: Any, fn: FunctionDef, auth: Auth, *, depth: int,
+                 records: list[Frame], started: float) -> None:
+        self.backend = backend
+        self.fn = fn
+        self.auth = auth
+        self.depth = depth
+        self.records = records
+        self.tx: Transaction | None = None
+        self.chunks: list[str] | None = None
+        self.error: str | None = None
+        self.started = started
+        self.t0 = time.perf_counter()
+        self.duration_ms = 0.0
+
+    def write(self, text: str) -> None:
+        chunks = self.chunks
+        if chunks is None:
+            self.chunks = [text]
+        else:
+            chunks.append(text)
+
+    def restart(self, mark: int) -> None:
+        """A new attempt of this frame's transaction: forget the previous attempt's output."""
+        self.chunks = None
+        del self.records[mark:]
+
+    def finish(self, error: BaseException | None) -> None:
+        self.duration_ms = (time.perf_counter() - self.t0) * 1000.0
+        if error is not None:
+            self.error = describe_error(error)
+        self.records.append(self)
+
+    def entry(self) -> LogEntry:
+        return {
+            "function": self.fn.path,
+            "kind": self.fn.kind,
+            "lines": split_lines(self.chunks),
+            "error": self.error,
+            "started": self.started,
+            "duration_ms": self.duration_ms,
+        }
+
+    def __repr__(self) -> str:
+        return f"<Frame {self.fn.kind} {self.fn.path} depth={self.depth}>"
+
+
+def describe_error(error: BaseException) -> str:
+    """An error as a log line: ``"Type: message"`` (Convex's own texts already carry the type)."""
+    name = type(error).__name__
+    text = str(error)
+    if isinstance(error, ConvexLabError) and text.startswith(f"{error.code}:"):
+        return text
+    return f"{name}: {text}" if text else name
+
+
+# ---------------------------------------------------------------------------------------------
+# Arguments and results
+
+
+def prepare_args(fn: FunctionDef, args: Any, tables: TableLookup | None) -> dict[str, Any]:
+    """Validate and convert a call's argument object for ``fn`` (reference §15 texts)."""
+    if not isinstance(args, Mapping):
+        raise ArgumentValidationError(
+            "ArgumentValidationError: Expected to receive an object as the function's argument. "
+            f"Instead received: {_safe_format(args)}"
+        )
+    validator = fn.args_validator
+    if validator is None:
+        if not args:
+            return {}
+        converted: dict[str, Any] = convert(args)
+        return converted
+    try:
+        out: dict[str, Any] = validator.validate(args, tables=tables)
+    except ValidationError as e:
+        raise ArgumentValidationError(f"ArgumentValidationError: {e}") from None
+    return out
+
+
+def _safe_format(value: Any) -> str:
+    try:
+        return format_value(value)
+    except Exception:  # noqa: BLE001 (describing a bad value must not fail)
+        return repr(value)
+
+
+def finish_result(fn: FunctionDef, result: Any, tables: TableLookup | None) -> Any:
+    """A handler's return value → the Convex value the caller receives."""
+    validator = fn.returns_validator
+    if validator is None:
+        if result is None or type(result) is Id:  # the common cases, and keep an Id's table
+            return result
+        return convert(result)
+    try:
+        return validator.validate(result, tables=tables)
+    except ValidationError as e:
+        raise ReturnsValidationError(f"ReturnsValidationError: {e}") from None
+
+
+def export_error(error: BaseException) -> None:
+    """At the top of a call: make ``ConvexError.data`` a canonical value (int64 stays Int64)."""
+    if isinstance(error, ConvexError):
+        # Not a Convex value: hand it over as the handler gave it.
+        with contextlib.suppress(ConvexLabError):
+            error.data = convert(error.data)
+
+
+def call_handler(fn: FunctionDef, ctx: Any, args: dict[str, Any]) -> Any:
+    """Run the handler (to completion, if it is ``async``)."""
+    result = fn.handler(ctx, **args)
+    if fn.is_async or type(result) is types.CoroutineType:
+        result = run_coroutine(result)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Coroutines
+
+_main_loop: asyncio.AbstractEventLoop | None = None
+
+
+def run_coroutine(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run ``coro`` to completion from synchronous code; see the module docstring."""
+    global _main_loop
+    if asyncio._get_running_loop() is None:
+        if threading.current_thread() is threading.main_thread():
+            # Reused: making an event loop per call would cost more than a trivial mutation.
+            if _main_loop is None or _main_loop.is_closed():
+                _main_loop = asyncio.new_event_loop()
+                atexit.register(_main_loop.close)
+            return _main_loop.run_until_complete(coro)
+        return asyncio.run(coro)
+    return _run_in_worker(coro)
+
+
+def _run_in_worker(coro: Coroutine[Any, Any, Any]) -> Any:
+    context = contextvars.copy_context()
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["value"] = context.run(asyncio.run, coro)
+        except BaseException as e:  # noqa: BLE001 (re-raised in the caller's thread)
+            box["error"] = e
+
+    worker = threading.Thread(target=work, name="convex_lab-async", daemon=True)
+    worker.start()
+    worker.join()
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")

@@ -1,0 +1,57 @@
+"""A client of a backend: what a browser or app sees (DESIGN §4).
+
+* Reaches **public** functions only: an internal one is "Could not find public function for ...".
+* Carries an identity: ``identity={"subject": ..., "issuer": ..., ...}`` becomes
+  ``ctx.auth.get_user_identity()`` in every function it calls (and their nested calls), with
+  ``tokenIdentifier = "<issuer>|<subject>"``.
+* Mutations from one client run one at a time, in the order they were called (Convex's
+  per-client ordering, reference §5.2); queries and actions may run concurrently.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from convex_lab.context import NO_AUTH, Auth, normalize_identity
+
+if TYPE_CHECKING:
+    from convex_lab.backend import Backend
+    from convex_lab.functions import FunctionLike
+
+
+class Client:
+    """See module docstring. Made by :meth:`Backend.client`."""
+
+    def __init__(self, backend: Backend, identity: Mapping[str, Any] | None = None) -> None:
+        self.backend = backend
+        normalized = normalize_identity(identity)
+        self._auth = NO_AUTH if normalized is None else Auth(normalized)
+        # A fair lock would be stricter about arrival order; threads calling one client at the
+        # same instant have no defined order anyway, and calls from one thread stay in order.
+        self._mutation_lock = threading.Lock()
+
+    @property
+    def identity(self) -> dict[str, Any] | None:
+        return self._auth.get_user_identity()
+
+    def query(self, ref: FunctionLike, args: Mapping[str, Any] | None = None) -> Any:
+        """Run a public query at the latest snapshot."""
+        return self.backend.run_function(ref, args, kind="query", identity=self._auth,
+                                         public_only=True, caller="client")
+
+    def mutation(self, ref: FunctionLike, args: Mapping[str, Any] | None = None) -> Any:
+        """Run a public mutation; this client's mutations run one at a time, in order."""
+        with self._mutation_lock:
+            return self.backend.run_function(ref, args, kind="mutation", identity=self._auth,
+                                             public_only=True, caller="client")
+
+    def action(self, ref: FunctionLike, args: Mapping[str, Any] | None = None) -> Any:
+        """Run a public action (actions of one client may run concurrently)."""
+        return self.backend.run_function(ref, args, kind="action", identity=self._auth,
+                                         public_only=True, caller="client")
+
+    def __repr__(self) -> str:
+        who = self._auth.get_user_identity()
+        return f"<Client of {self.backend!r}, identity={who['tokenIdentifier'] if who else None}>"

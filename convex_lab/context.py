@@ -1,0 +1,198 @@
+"""The ``ctx`` objects handed to handlers, split by capability as Convex splits them.
+
+==============  ==========================  ===========================================
+ctx             has                         has not
+==============  ==========================  ===========================================
+``QueryCtx``    ``db`` (a reader), ``auth``,  ``run_mutation``, ``run_action``, writes
+                ``run_query``
+``MutationCtx`` ``db`` (a writer), ``auth``,  ``run_action``
+                ``run_query``,
+                ``run_mutation``,
+                ``scheduler``
+``ActionCtx``   ``auth``, ``run_query``,      ``db`` (reading it raises ``AttributeError``
+                ``run_mutation``,             with what to do instead)
+                ``run_action``, ``scheduler``
+==============  ==========================  ===========================================
+
+Nested calls (reference §5.3, §7)
+---------------------------------
+* In a query or mutation, ``ctx.run_query`` runs in the same transaction with a new reader;
+  ``ctx.run_mutation`` (mutations only) runs in the same transaction as a sub-transaction: if it
+  raises, its writes are rolled back and the error propagates (the caller may catch it).
+* In an action, each ``run_query`` / ``run_mutation`` is its own transaction; ``run_action``
+  runs the action in this thread.
+* The caller's identity propagates; nesting is limited to 8 levels; the target's validators check
+  the arguments when it runs. The methods are plain calls, also inside ``async def`` handlers.
+
+``scheduler`` (and ``storage``) are placeholders filled in by the engines that provide them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+from convex_lab.errors import FunctionError
+
+if TYPE_CHECKING:
+    from convex_lab._runtime import Frame
+    from convex_lab.functions import FunctionLike
+    from convex_lab.store.database import DatabaseReader, DatabaseWriter
+
+# Convex's UserIdentity fields besides the three required ones (reference §14), for reference.
+IDENTITY_FIELDS: Final = (
+    "tokenIdentifier", "subject", "issuer", "name", "givenName", "familyName", "nickname",
+    "preferredUsername", "profileUrl", "pictureUrl", "email", "emailVerified", "gender",
+    "birthday", "timezone", "language", "phoneNumber", "phoneNumberVerified", "address",
+    "updatedAt",
+)
+
+
+def normalize_identity(identity: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A client's identity → Convex's ``UserIdentity`` dict (``tokenIdentifier = "iss|sub"``).
+
+    ``subject`` and ``issuer`` are required (JWT's ``sub`` and ``iss`` are accepted too); every
+    other field is kept as given.
+    """
+    if identity is None:
+        return None
+    if not isinstance(identity, Mapping):
+        raise FunctionError(
+            f"identity must be a dict with 'subject' and 'issuer'; got {identity!r}")
+    fields = dict(identity)
+    subject = fields.pop("subject", None) or fields.pop("sub", None)
+    issuer = fields.pop("issuer", None) or fields.pop("iss", None)
+    if not isinstance(subject, str) or not isinstance(issuer, str) or not subject or not issuer:
+        raise FunctionError(
+            "identity needs string 'subject' and 'issuer' fields, e.g. "
+            "{'subject': 'user1', 'issuer': 'https://auth.example.com', 'name': 'Ada'}; "
+            f"got {dict(identity)!r}"
+        )
+    token = fields.pop("tokenIdentifier", None) or f"{issuer}|{subject}"
+    return {"tokenIdentifier": token, "subject": subject, "issuer": issuer, **fields}
+
+
+class Auth:
+    """``ctx.auth``: the caller's identity (``None`` for admin calls and scheduled functions)."""
+
+    __slots__ = ("_identity",)
+
+    def __init__(self, identity: dict[str, Any] | None) -> None:
+        self._identity = identity
+
+    def get_user_identity(self) -> dict[str, Any] | None:
+        """Convex's ``getUserIdentity()``: a fresh dict each call, or ``None``."""
+        return dict(self._identity) if self._identity is not None else None
+
+    @property
+    def identity(self) -> dict[str, Any] | None:
+        return self.get_user_identity()
+
+    def __repr__(self) -> str:
+        who = self._identity["tokenIdentifier"] if self._identity else None
+        return f"<Auth {who!r}>"
+
+
+NO_AUTH: Final = Auth(None)
+
+
+class _Ctx:
+    __slots__ = ("_frame", "auth")
+    _kind = "ctx"
+
+    def __init__(self, frame: Frame) -> None:
+        self._frame = frame
+        self.auth = frame.auth
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(self._missing(name))
+
+    def _missing(self, name: str) -> str:
+        return f"'{type(self).__name__}' object has no attribute '{name}'"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} of {self._frame.fn.path}>"
+
+
+class QueryCtx(_Ctx):
+    """``ctx`` of a query: read-only ``db``, ``auth``, ``run_query``."""
+
+    __slots__ = ("db",)
+
+    def __init__(self, frame: Frame, db: DatabaseReader) -> None:
+        self._frame = frame
+        self.auth = frame.auth
+        self.db = db
+
+    def run_query(self, ref: FunctionLike, args: Mapping[str, Any] | None = None) -> Any:
+        """Run a query in this transaction (same snapshot); returns its result."""
+        frame = self._frame
+        result = frame.backend._nested_in_tx(frame, "query", ref, args)
+        return result
+
+    def _missing(self, name: str) -> str:
+        if name in ("run_mutation", "run_action", "scheduler"):
+            return (f"Queries are read-only: a query's ctx has no {name}. Call it from a mutation "
+                    "or an action instead.")
+        return super()._missing(name)
+
+
+class MutationCtx(_Ctx):
+    """``ctx`` of a mutation: ``db`` writer, ``auth``, ``run_query``, ``run_mutation``."""
+
+    __slots__ = ("db", "scheduler")
+
+    def __init__(self, frame: Frame, db: DatabaseWriter) -> None:
+        self._frame = frame  # assigned here, not via super(): this runs on every call
+        self.auth = frame.auth
+        self.db = db
+        self.scheduler: Any = None
+
+    def run_query(self, ref: FunctionLike, args: Mapping[str, Any] | None = None) -> Any:
+        """Run a query in this transaction (it sees this mutation's writes so far)."""
+        frame = self._frame
+        return frame.backend._nested_in_tx(frame, "query", ref, args)
+
+    def run_mutation(self, ref: FunctionLike, args: Mapping[str, Any] | None = None) -> Any:
+        """Run a mutation as a sub-transaction: if it raises, its writes are undone."""
+        frame = self._frame
+        return frame.backend._nested_in_tx(frame, "mutation", ref, args)
+
+    def _missing(self, name: str) -> str:
+        if name == "run_action":
+            return ("Mutations cannot call actions directly (they must be deterministic): "
+                    "schedule it with ctx.scheduler.run_after(0, fn, args).")
+        return super()._missing(name)
+
+
+class ActionCtx(_Ctx):
+    """``ctx`` of an action: ``run_query/run_mutation/run_action``, ``auth``; no ``db``."""
+
+    __slots__ = ("scheduler", "storage")
+
+    def __init__(self, frame: Frame) -> None:
+        super().__init__(frame)
+        self.scheduler: Any = None
+        self.storage: Any = None
+
+    def run_query(self, ref: FunctionLike, args: Mapping[str, Any] | None = None) -> Any:
+        """Run a query in its own transaction (at the latest snapshot)."""
+        frame = self._frame
+        return frame.backend._nested_call(frame, "query", ref, args)
+
+    def run_mutation(self, ref: FunctionLike, args: Mapping[str, Any] | None = None) -> Any:
+        """Run a mutation in its own transaction (committed when this call returns)."""
+        frame = self._frame
+        return frame.backend._nested_call(frame, "mutation", ref, args)
+
+    def run_action(self, ref: FunctionLike, args: Mapping[str, Any] | None = None) -> Any:
+        """Run another action (Convex meant this for crossing into the Node runtime)."""
+        frame = self._frame
+        return frame.backend._nested_call(frame, "action", ref, args)
+
+    def _missing(self, name: str) -> str:
+        if name == "db":
+            return ("Actions have no ctx.db: they don't run in a transaction. Read and write "
+                    "through a query or mutation: ctx.run_query(fn, args) / "
+                    "ctx.run_mutation(fn, args).")
+        return super()._missing(name)
