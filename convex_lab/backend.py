@@ -305,7 +305,11 @@ class Backend:
 
     # Observability ---------------------------------------------------------------------------
     def logs(self) -> list[LogEntry]:
-        """The last executions, oldest first: function, kind, lines, error, started, duration_ms."""
+        """The last executions: function, kind, lines, error, started, duration_ms.
+
+        Entries are in completion order, so nested calls come just before the call that made
+        them; a mutation re-run after an OCC conflict is logged once (its last attempt).
+        """
         return self._log.entries()
 
     def clear_logs(self) -> None:
