@@ -261,7 +261,7 @@ def _int_to_float(n: int) -> float:
 
 def check_int64(n: int) -> Int64:
     if INT64_MIN <= n <= INT64_MAX:
-        return n if type(n) is Int64 else Int64(n)  # type: ignore[return-value]
+        return n if type(n) is Int64 else Int64(n)
     raise InvalidValueError(f"Int64 {n} is outside the int64 range −2^63 … 2^63−1.")
 
 

@@ -20,6 +20,7 @@ from convex_lab.errors import (
     InvalidIdError,
     InvalidTableError,
     InvalidValueError,
+    NonexistentDocumentError,
 )
 from convex_lab.ids import Id, decode_id
 from convex_lab.store.keys import IndexSpec, user_index_specs
@@ -36,17 +37,27 @@ if TYPE_CHECKING:
 
 
 _good_table_names: set[str] = set()
+_VERB_TEXT = {"patch": "Update", "replace": "Replace", "delete": "Delete"}
 
 
 def _identifier_ok(name: str) -> bool:
     if name in _good_table_names:
         return True
-    ok = (isinstance(name, str) and 0 < len(name) <= 64 and name.isascii()
+    ok = (0 < len(name) <= 64 and name.isascii()
             and (name[0].isalpha() or name[0] == "_")
             and all(c.isalnum() or c == "_" for c in name) and name.strip("_") != "")
     if ok and len(_good_table_names) < 10_000:
         _good_table_names.add(name)
     return ok
+
+
+def check_table_name(table_name: Any) -> None:
+    """Convex's rules for a user table name, with the fix in the message."""
+    if not _identifier_ok(table_name) or table_name.startswith("_"):
+        raise InvalidTableError(
+            f"Invalid table name {table_name!r}: table names are identifiers (letters, digits "
+            "and underscores, starting with a letter, at most 64 characters) and may not "
+            "start with '_'.", code="InvalidTableName")
 
 
 class DatabaseReader:
@@ -200,11 +211,7 @@ class DatabaseWriter(DatabaseReader):
     def insert(self, table_name: str, document: Mapping[str, Any]) -> Id:
         """Insert a document; returns its new ID."""
         self._check_table_kind(table_name)
-        if not _identifier_ok(table_name) or table_name.startswith("_"):
-            raise InvalidTableError(
-                f"Invalid table name {table_name!r}: table names are identifiers (letters, digits "
-                "and underscores, starting with a letter, at most 64 characters) and may not "
-                "start with '_'.", code="InvalidTableName")
+        check_table_name(table_name)
         return self._tx.insert(table_name, document)
 
     def _target(self, verb: str, a: Any, b: Any, c: Any) -> tuple[TableData, str, Any]:
@@ -215,9 +222,9 @@ class DatabaseWriter(DatabaseReader):
             table, doc_id = self._resolve(verb, a, b if c is not None else None)
             value = c
         if table is None:
-            raise ConvexLabError(
-                f"{verb.capitalize()} on nonexistent document ID {doc_id}: its table does not "
-                "exist.", code="NonexistentDocument")
+            raise NonexistentDocumentError(
+                f"{_VERB_TEXT[verb]} on nonexistent document ID {doc_id}: its table does not "
+                "exist.")
         return table, doc_id, value
 
     def patch(self, table_or_id: Any, id_or_fields: Any, fields: Any = None) -> None:
@@ -234,6 +241,6 @@ class DatabaseWriter(DatabaseReader):
         """Delete the document (an error if it does not exist)."""
         table, i = self._resolve("delete", table_or_id, doc_id)
         if table is None:
-            raise ConvexLabError(f"Delete on nonexistent document ID {i}.",
-                                 code="NonexistentDocument")
+            raise NonexistentDocumentError(
+                f"Delete on nonexistent document ID {i}: its table does not exist.")
         self._tx.delete(table, i)

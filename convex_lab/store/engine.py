@@ -27,18 +27,21 @@ that a user's ``except Exception`` inside a function cannot swallow an OCC retry
 
 from __future__ import annotations
 
+import gc
 import itertools
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from convex_lab.errors import InvalidTableError, SchemaError
+from convex_lab.errors import ConvexLabError, InvalidTableError, InvalidValueError, SchemaError
 from convex_lab.ids import FIRST_USER_TABLE_NUMBER, generate_ids
+from convex_lab.store.fastpath import Builder, build_schemaless, compile_builder
 from convex_lab.store.persist import Persistence, open_persistence
 from convex_lab.store.tables import TableData
+from convex_lab.values import convert_document, loads_export
 
 if TYPE_CHECKING:
     from convex_lab.schema import Schema
@@ -63,13 +66,51 @@ class Commit:
 
     ts: int
     writes: dict[str, dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]]]
-    created_tables: list[tuple[str, int]] = field(default_factory=list)
     schema_json: str | None = None
+    special: set[str] = field(default_factory=set)  # IDs whose documents need lossless JSON
 
     def written_ids(self) -> Iterable[tuple[str, str]]:
         for table, docs in self.writes.items():
             for doc_id in docs:
                 yield table, doc_id
+
+
+class BulkInserts(Mapping[str, tuple[None, dict[str, Any]]]):
+    """``id -> (None, doc)`` for a bulk import, without building a million-entry dict up front.
+
+    Persistence reads the parallel lists directly; the dict is built only if something asks for
+    a single ID (a transaction whose snapshot predates the import, or a conflict check).
+    """
+
+    __slots__ = ("_dict", "docs", "ids")
+
+    def __init__(self, ids: list[str], docs: list[dict[str, Any]]) -> None:
+        self.ids = ids
+        self.docs = docs
+        self._dict: dict[str, tuple[None, dict[str, Any]]] | None = None
+
+    def _map(self) -> dict[str, tuple[None, dict[str, Any]]]:
+        if self._dict is None:
+            self._dict = dict(zip(self.ids, zip(itertools.repeat(None), self.docs), strict=True))
+        return self._dict
+
+    def __getitem__(self, key: str) -> tuple[None, dict[str, Any]]:
+        return self._map()[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._map()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.ids)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def items(self) -> Any:
+        return zip(self.ids, zip(itertools.repeat(None), self.docs), strict=True)
+
+    def values(self) -> Any:
+        return zip(itertools.repeat(None), self.docs)
 
 
 CommitListener = Callable[[Commit], None]
@@ -104,6 +145,7 @@ class Store:
         self._next_table_number = FIRST_USER_TABLE_NUMBER
         self._listeners: list[CommitListener] = []
         self._id_pools: dict[int, tuple[int, list[str]]] = {}
+        self._builders: dict[str, Builder | None] = {}
         self._notify_lock = threading.Lock()
         self._notified_ts = 0
         self.closed = False
@@ -121,7 +163,7 @@ class Store:
         if state.schema_json:
             from convex_lab.schema import Schema  # noqa: PLC0415 (schema imports validators)
 
-            self._install_schema(Schema.from_json(state.schema_json))
+            self._install_schema(Schema.from_json(loads_export(state.schema_json)))
         for name, docs in state.documents.items():
             self.tables[name].bulk_load(docs)
             for d in docs:
@@ -209,8 +251,25 @@ class Store:
             seq = self.persist.enqueue(commit, self)
         self._finish(commit, seq)
 
+    def builder(self, table_name: str) -> Builder | None:
+        """The one-pass document builder for ``table_name`` (see ``store.fastpath``)."""
+        try:
+            return self._builders[table_name]
+        except KeyError:
+            pass
+        schema = self.schema
+        table_def = schema.table(table_name) if schema is not None else None
+        b: Builder | None
+        if table_def is None or schema is None or not schema.schema_validation:
+            b = build_schemaless
+        else:
+            b = compile_builder(table_def.document_validator)
+        self._builders[table_name] = b
+        return b
+
     def _install_schema(self, schema: Schema | None) -> None:
         self.schema = schema
+        self._builders = {}
         for name, t in self.tables.items():
             table_def = schema.table(name) if schema is not None else None
             t.set_indexes(dict(table_def.indexes) if table_def is not None else {})
@@ -280,7 +339,7 @@ class Store:
                         t.apply(doc_id, old, new)
                         out[doc_id] = (old, new)
                     t.max_doc_size = max(t.max_doc_size, tx.max_doc_size)
-                commit = Commit(self.ts, writes, created_tables=tx.created_tables)
+                commit = Commit(self.ts, writes, special=tx.special)
                 self._log.append(commit)
                 self._creation_next = max(self._creation_next, tx.creation_next)
                 seq = self.persist.enqueue(commit, self)
@@ -318,6 +377,91 @@ class Store:
                 self._listeners.remove(listener)
 
         return remove
+
+    def import_documents(self, table_name: str,
+                         documents: Iterable[Mapping[str, Any]]) -> list[str]:
+        """Insert many documents as one commit, validated like ``insert``; returns their IDs.
+
+        For bulk loads (DataFrames, snapshots, benchmarks): documents are checked and converted
+        first (nothing is written if one fails, and the error names its position), then indexed
+        with one sort per index and written to DuckDB in one transaction. Function limits such as
+        16,000 writes do not apply, as with Convex's import.
+        """
+        from convex_lab.store.database import check_table_name  # noqa: PLC0415
+
+        check_table_name(table_name)
+        schema = self.schema
+        table_def = schema.table(table_name) if schema is not None else None
+        validate = (table_def.validate_document
+                    if table_def is not None and schema is not None and schema.schema_validation
+                    else None)
+        build = self.builder(table_name)
+        docs = documents if isinstance(documents, list) else list(documents)
+        table, _ = self.ensure_table(table_name)
+        now = self.now()
+        ids = generate_ids(table.number, now, len(docs))
+        with self.lock:
+            ct = max(self._creation_next, now)
+        gc_was_enabled = gc.isenabled()
+        gc.disable()  # a million new dicts would trigger full collections over and over
+        try:
+            return self._import(table, docs, ids, ct=ct, validate=validate, build=build)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+
+    def _import(self, table: TableData, docs: list[Mapping[str, Any]], ids: list[str], *,
+                ct: float, validate: Any, build: Builder | None) -> list[str]:
+        from convex_lab.store.transaction import check_document  # noqa: PLC0415
+
+        table_name = table.name
+        lookup = self.table_name_for_number
+        out: list[dict[str, Any]] = []
+        special: set[str] = set()
+        max_size = 0
+        # Successive creation times are successive floats: for a positive float, the next one up
+        # is the next integer bit pattern, so all of them come from one vectorised step.
+        import numpy as np  # noqa: PLC0415
+
+        cts = (np.arange(len(docs), dtype=np.int64) + np.float64(ct).view(np.int64)).view(
+            np.float64).tolist()
+        for position, (fields, doc_id) in enumerate(zip(docs, ids, strict=True)):
+            ct = cts[position]
+            got = build(fields, doc_id, ct, lookup) if build is not None else None
+            if got is not None:
+                full, size = got
+                max_size = max(max_size, size)
+                out.append(full)
+                continue
+            try:
+                if "_id" in fields or "_creationTime" in fields:
+                    raise InvalidValueError(
+                        "Imported documents get new _id and _creationTime values; remove those "
+                        "fields (snapshot import keeps them: use import_zip).")
+                doc = (validate(dict(fields), table=table_name, tables=lookup)
+                       if validate is not None else convert_document(fields))
+                full = {"_id": doc_id, "_creationTime": ct}
+                full.update(doc)
+                size, _, is_special = check_document(full)
+            except ConvexLabError as e:
+                raise type(e)(f"Document {position} of the import into {table_name!r}: {e}",
+                              code=e.code) from None
+            if is_special:
+                special.add(doc_id)
+            max_size = max(max_size, size)
+            out.append(full)
+        ct = math.nextafter(cts[-1], math.inf) if cts else ct
+        with self.lock:
+            self.ts += 1
+            writes = {table_name: BulkInserts(ids, out)}
+            commit = Commit(self.ts, writes, special=special)  # type: ignore[arg-type]
+            self._log.append(commit)  # before the indexes change: older snapshots need it
+            seq = self.persist.enqueue(commit, self)
+            table.bulk_load(out)
+            table.max_doc_size = max(table.max_doc_size, max_size)
+            self._creation_next = max(self._creation_next, ct)
+        self._finish(commit, seq)
+        return ids
 
     def run(self, body: Callable[[Transaction], T], *, read_only: bool = False,
             retries: int = 4) -> T:

@@ -20,7 +20,7 @@ The same intervals are the read set used for OCC and for subscriptions.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -311,7 +311,7 @@ def int64_or(value: Any) -> Any:
     return value
 
 
-def user_index_specs(indexes: dict[str, Sequence[str]]) -> dict[str, IndexSpec]:
+def user_index_specs(indexes: Mapping[str, Sequence[str]]) -> dict[str, IndexSpec]:
     specs = {
         "by_id": IndexSpec("by_id", (), kind="by_id"),
         "by_creation_time": IndexSpec("by_creation_time", (), kind="by_creation_time"),

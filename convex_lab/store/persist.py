@@ -26,11 +26,12 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from convex_lab.errors import ConvexLabError
-from convex_lab.values import dumps_export, loads_export
+from convex_lab.values import Int64, dumps_export, loads_export
 
 if TYPE_CHECKING:
     from convex_lab.store.engine import Commit, Store
@@ -51,9 +52,74 @@ class PersistenceError(ConvexLabError):
     code = "StorageError"
 
 
+def _fast_encoder() -> Any:
+    import msgspec  # noqa: PLC0415
+
+    def hook(obj: Any) -> Any:
+        if type(obj) is Int64:
+            return int(obj)
+        raise TypeError(f"{obj!r} is not a canonical Convex value")
+
+    return msgspec.json.Encoder(enc_hook=hook)
+
+
+_encoder: Any = None
+
+
+def encode_document(doc: dict[str, Any], special: bool) -> str:
+    """The document's ``export_json`` text. msgspec writes ordinary documents (about 9 times faster
+    than the stdlib); it would write NaN/±inf as null and bytes as bare base64, so documents
+    holding those (``special``, found while measuring them) take the lossless stdlib path."""
+    global _encoder
+    if special:
+        return dumps_export(doc)
+    if _encoder is None:
+        _encoder = _fast_encoder()
+    return _encoder.encode(doc).decode()  # type: ignore[no-any-return]
+
+
 def _q(name: str) -> str:
     # Table names are Convex identifiers ([A-Za-z0-9_]), so quoting cannot be escaped out of.
     return '_convex."' + name + '"'
+
+
+class _Columns:
+    """Rows for one DuckDB table, kept as columns (what Arrow wants)."""
+
+    __slots__ = ("cts", "deleted", "docs", "ids", "tss")
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.cts: list[float] = []
+        self.tss: list[int] = []
+        self.deleted: list[bool] = []
+        self.docs: list[str | None] = []
+
+    def add(self, writes: Mapping[str, tuple[Any, Any]], ts: int, special: set[str]) -> None:
+        n = len(writes)
+        self.ids += writes
+        self.tss += [ts] * n
+        news = getattr(writes, "docs", None)  # engine.BulkInserts: documents as a plain list
+        if news is not None:
+            self.cts += [d["_creationTime"] for d in news]
+            self.deleted += [False] * n
+            self.docs += [encode_document(d, d["_id"] in special) for d in news]
+            return
+        if n > 64 and not special and all(new is not None for _, new in writes.values()):
+            news = [new for _, new in writes.values()]  # a big insert: encode in one sweep
+            self.cts += [d["_creationTime"] for d in news]
+            self.deleted += [False] * n
+            self.docs += [encode_document(d, False) for d in news]
+            return
+        for doc_id, (old, new) in writes.items():
+            if new is None:
+                self.cts.append(old["_creationTime"])
+                self.deleted.append(True)
+                self.docs.append(None)
+            else:
+                self.cts.append(new["_creationTime"])
+                self.deleted.append(False)
+                self.docs.append(encode_document(new, doc_id in special))
 
 
 class Persistence:
@@ -153,7 +219,7 @@ class Persistence:
         self._durable_seq = batch[-1][0]
 
     def _write(self, batch: list[tuple[int, Commit, Store]]) -> None:
-        rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+        rows: dict[str, _Columns] = defaultdict(_Columns)
         schemas: list[tuple[int, str]] = []
         new_tables: list[tuple[str, int]] = []
         for _, commit, store in batch:
@@ -164,13 +230,7 @@ class Persistence:
                 if name not in self._known_tables:
                     self._known_tables.add(name)
                     new_tables.append((name, store.tables[name].number))
-                out = rows[name]
-                for doc_id, (old, new) in docs.items():
-                    if new is None:
-                        assert old is not None
-                        out.append((doc_id, old["_creationTime"], ts, True, None))
-                    else:
-                        out.append((doc_id, new["_creationTime"], ts, False, dumps_export(new)))
+                rows[name].add(docs, ts, commit.special)
         con = self.con
         con.execute("BEGIN")
         try:
@@ -178,9 +238,9 @@ class Persistence:
                 con.execute(f"CREATE TABLE IF NOT EXISTS {_q(name)}(_id VARCHAR, _creationTime "
                             "DOUBLE, _ts BIGINT, _deleted BOOLEAN, doc VARCHAR)")
                 con.execute("INSERT INTO _convex._tables VALUES (?, ?)", [name, number])
-            for name, table_rows in rows.items():
-                if table_rows:
-                    self._append(name, table_rows)
+            for name, columns in rows.items():
+                if columns.ids:
+                    self._append(name, columns)
             for ts, text in schemas:
                 con.execute("INSERT INTO _convex._schema VALUES (?, ?)", [ts, text])
             con.execute("COMMIT")
@@ -191,23 +251,23 @@ class Persistence:
                 self._known_tables.discard(name)
             raise
 
-    def _append(self, name: str, rows: list[tuple[Any, ...]]) -> None:
+    def _append(self, name: str, c: _Columns) -> None:
         con = self.con
-        if len(rows) == 1:
-            con.execute(f"INSERT INTO {_q(name)} VALUES (?, ?, ?, ?, ?)", rows[0])
-        elif len(rows) <= SMALL_BATCH:
-            values = ", ".join(["(?, ?, ?, ?, ?)"] * len(rows))
-            con.execute(f"INSERT INTO {_q(name)} VALUES {values}", [x for r in rows for x in r])
+        n = len(c.ids)
+        if n <= SMALL_BATCH:
+            values = ", ".join(["(?, ?, ?, ?, ?)"] * n)
+            params = [x for row in zip(c.ids, c.cts, c.tss, c.deleted, c.docs, strict=True)
+                      for x in row]
+            con.execute(f"INSERT INTO {_q(name)} VALUES {values}", params)
         else:
             import pyarrow as pa  # noqa: PLC0415
 
-            cols = list(zip(*rows, strict=True))
             batch = pa.table({
-                "_id": pa.array(cols[0], pa.string()),
-                "_creationTime": pa.array(cols[1], pa.float64()),
-                "_ts": pa.array(cols[2], pa.int64()),
-                "_deleted": pa.array(cols[3], pa.bool_()),
-                "doc": pa.array(cols[4], pa.string()),
+                "_id": pa.array(c.ids, pa.string()),
+                "_creationTime": pa.array(c.cts, pa.float64()),
+                "_ts": pa.array(c.tss, pa.int64()),
+                "_deleted": pa.array(c.deleted, pa.bool_()),
+                "doc": pa.array(c.docs, pa.string()),
             })
             con.register("_cx_batch", batch)
             try:

@@ -200,11 +200,13 @@ class Query:
         return [copy_doc(d) for _, d in self._rows(self._full(), 256)]
 
     def take(self, n: int) -> list[dict[str, Any]]:
-        if (type(n) is not int and type(n) is not Int64) or n < 0:
-            if not (isinstance(n, float) and n.is_integer() and n >= 0):
-                raise ConvexLabError(f"take() requires a non-negative integer; got {n!r}.",
-                                     code="InvalidQuery")
-            n = int(n)
+        count: Any = n
+        if type(count) is float and count.is_integer():
+            count = int(count)
+        if (type(count) is not int and type(count) is not Int64) or count < 0:
+            raise ConvexLabError(f"take() requires a non-negative integer; got {n!r}.",
+                                 code="InvalidQuery")
+        n = int(count)
         self._add_operator()
         self._start()
         if n == 0:
@@ -273,7 +275,7 @@ class Query:
             raise ConvexLabError(
                 f"Must request at least 1 document while paginating (numItems={num_items!r}).",
                 code="InvalidQuery")
-        if end_cursor is None and num_items > MAX_DOCS_READ:
+        if end_cursor is None and num_items > MAX_DOCS_READ:  # type: ignore[operator]
             raise ConvexLabError(f"numItems may be at most {MAX_DOCS_READ}.", code="InvalidQuery")
         if max_rows is not None and max_rows <= 0:
             raise ConvexLabError("maximumRowsRead must be > 0.", code="InvalidQuery")

@@ -13,12 +13,48 @@ Invariants (held under the store's lock):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
-from sortedcontainers import SortedList  # type: ignore[import-untyped]
+from sortedcontainers import SortedList
 
 from convex_lab.store.keys import IndexSpec, Interval, Key, user_index_specs
+
+
+def _presort(keys: list[Key]) -> None:
+    """Sort keys of documents given in creation order, fast when it is safe.
+
+    A key is ``(rank, value, …, creation_time, id)``; the constant rank slot defeats CPython's
+    fast path for sorting tuples. When every key is a one-field string key, or a finite non-zero
+    float key, the order is the value's order with ties kept in creation order: a stable sort on
+    the value alone, which compares plain strings or floats.
+    """
+    if len(keys) < 2 or len(keys[0]) not in (4, 5):
+        keys.sort()
+        return
+    width = len(keys[0])
+    strings = width == 4 and all(k[0] == 5 for k in keys)
+    plain_floats = width == 5 and all(k[0] == 3 and k[2] == 0 for k in keys)
+    if strings or plain_floats:
+        keys.sort(key=itemgetter(1))
+    else:
+        keys.sort()
+
+
+def _fill_sorted(entries: SortedList, keys: list[Key]) -> None:
+    """Load sorted ``keys`` into an empty SortedList without sorting them again.
+
+    This is ``SortedList.update`` minus its ``sorted()`` call, written against sortedcontainers'
+    documented internals (``_lists``, ``_maxes``, ``_load``, ``_len``, ``_index``), which have been
+    stable since 2.0; the package is pinned below 3.
+    """
+    load = entries._load
+    lists = [keys[i : i + load] for i in range(0, len(keys), load)]
+    entries._lists[:] = lists
+    entries._maxes[:] = [sub[-1] for sub in lists]
+    entries._len = len(keys)
+    del entries._index[:]
 
 
 class TableData:
@@ -26,7 +62,8 @@ class TableData:
 
     __slots__ = ("docs", "entries", "max_doc_size", "name", "number", "specs")
 
-    def __init__(self, name: str, number: int, indexes: dict[str, list[str]] | None = None) -> None:
+    def __init__(self, name: str, number: int,
+                 indexes: Mapping[str, Sequence[str]] | None = None) -> None:
         self.name = name
         self.number = number
         self.docs: dict[str, dict[str, Any]] = {}
@@ -37,7 +74,7 @@ class TableData:
         self.max_doc_size = 0
 
     # Index maintenance ----------------------------------------------------------------------
-    def set_indexes(self, indexes: dict[str, list[str]]) -> None:
+    def set_indexes(self, indexes: Mapping[str, Sequence[str]]) -> None:
         """Replace the user indexes (a schema push) and rebuild the ones that changed."""
         new_specs = user_index_specs(indexes)
         for name, spec in new_specs.items():
@@ -79,17 +116,20 @@ class TableData:
             self.docs[doc_id] = new
 
     def bulk_load(self, docs: list[dict[str, Any]]) -> None:
-        """Add many new documents at once (opening a file, imports): one sort per index."""
+        """Add many new documents at once (opening a file, imports): one sort per index.
+
+        ``docs`` must be in ``(_creationTime, _id)`` order, as imports and reloads produce them.
+        """
         table_docs = self.docs
         for d in docs:
             table_docs[d["_id"]] = d
         for name, entries in self.entries.items():
-            key = self.specs[name].key
+            keys = list(map(self.specs[name].key, docs))
             if len(entries) == 0:
-                entries.update(key(d) for d in docs)
+                _presort(keys)
+                _fill_sorted(entries, keys)
             else:
-                for d in docs:
-                    entries.add(key(d))
+                entries.update(keys)
 
     def scan(self, index: str, interval: Interval, *, reverse: bool = False) -> Iterator[Key]:
         """Keys of ``index`` inside ``interval``, in order (or reversed)."""

@@ -17,6 +17,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Mapping
+from math import isfinite
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from convex_lab.errors import (
@@ -78,40 +79,67 @@ def new_id(table_number: int, now_ms: float) -> str:
     return _b32encode(head + _fletcher16(head).to_bytes(2, "little"))
 
 
-def measure(doc: dict[str, Any]) -> tuple[int, int]:
-    """(Convex size, nesting depth) of a canonical document in one walk.
+def measure(doc: dict[str, Any]) -> tuple[int, int, bool]:
+    """(Convex size, nesting depth, special) of a canonical document in one walk.
 
-    Flat documents (the common case) are measured without recursion.
+    ``special`` is true when the document holds bytes or a non-finite float: values the fast
+    JSON encoder cannot write losslessly (see ``persist.encode_document``). Flat documents (the
+    common case) are measured without recursion.
     """
-    size, deepest = 2, 0
+    size, deepest, special = 2, 0, False
     for k, v in doc.items():
         t = type(v)
         if t is str:
             s = 2 + (len(v) if v.isascii() else len(v.encode("utf-8")))
-        elif t is float or t is Int64:
+        elif t is float:
+            s = 9
+            if not isfinite(v):
+                special = True
+        elif t is Int64:
             s = 9
         elif t is dict or t is list:
-            s, d = _measure_nested(v)
+            s, d, sp = _measure_nested(v)
+            special |= sp
             deepest = max(deepest, d)
         else:
             s = value_size(v)
+            if t is bytes:
+                special = True
         size += len(k) + 1 + s
-    return size, deepest + 1
+    return size, deepest + 1, special
 
 
-def _measure_nested(value: Any) -> tuple[int, int]:
+def _measure_nested(value: Any) -> tuple[int, int, bool]:
     if type(value) is dict:
         return measure(value)
-    size, deepest = 2, 0
+    size, deepest, special = 2, 0, False
     for v in value:
         t = type(v)
         if t is dict or t is list:
-            s, d = _measure_nested(v)
+            s, d, sp = _measure_nested(v)
+            special |= sp
             deepest = max(deepest, d)
         else:
             s = value_size(v)
+            if t is bytes or (t is float and not isfinite(v)):
+                special = True
         size += s
-    return size, deepest + 1
+    return size, deepest + 1, special
+
+
+def check_document(doc: dict[str, Any]) -> tuple[int, int, bool]:
+    """Convex's document limits (1 MiB, nesting 16); returns ``measure(doc)``."""
+    size, depth, special = measure(doc)  # depth counts the top-level object as 1, like Convex
+    if size > MAX_DOCUMENT_SIZE:
+        raise LimitExceededError(
+            f"Value is too large ({size / _MiB:.2f} MiB > maximum size 1 MiB). "
+            "Store large data in file storage or split the document.",
+            code="ValueTooLargeError")
+    if depth > MAX_DOCUMENT_NESTING:
+        raise LimitExceededError(
+            f"Document is too nested (nested {depth} levels deep > maximum "
+            f"{MAX_DOCUMENT_NESTING}).", code="TooNestedError")
+    return size, depth, special
 
 
 def copy_doc(doc: dict[str, Any]) -> dict[str, Any]:
@@ -147,7 +175,6 @@ class Transaction:
         self.writes: dict[str, dict[str, dict[str, Any] | None]] = {}
         self.reads = ReadSet()
         self.creation_next = creation_base
-        self.created_tables: list[tuple[str, int]] = []
         self.max_doc_size = 0
         self.docs_read = 0
         self.bytes_read = 0
@@ -156,6 +183,7 @@ class Transaction:
         self._read_log: list[tuple[TableData, dict[str, Any]]] = []
         self.docs_written = 0
         self.bytes_written = 0
+        self.special: set[str] = set()  # IDs of written docs that need lossless JSON
         self.finished = False
 
     # State ---------------------------------------------------------------------------------
@@ -295,7 +323,7 @@ class Transaction:
     def _validate(self, table_name: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         schema = self.schema
         table_def = schema.table(table_name) if schema is not None else None
-        if table_def is None:
+        if table_def is None or not schema.schema_validation:  # type: ignore[union-attr]
             return convert_document(fields)
         try:
             return table_def.validate_document(
@@ -308,21 +336,35 @@ class Transaction:
                 f"not match the schema: {e}") from None
 
     def _check_size(self, doc: dict[str, Any]) -> int:
-        size, depth = measure(doc)  # depth counts the top-level object as 1, as Convex does
-        if size > MAX_DOCUMENT_SIZE:
-            raise LimitExceededError(
-                f"Value is too large ({size / _MiB:.2f} MiB > maximum size 1 MiB). "
-                "Store large data in file storage or split the document.",
-                code="ValueTooLargeError")
-        if depth > MAX_DOCUMENT_NESTING:
-            raise LimitExceededError(
-                f"Document is too nested (nested {depth} levels deep > maximum "
-                f"{MAX_DOCUMENT_NESTING}).", code="TooNestedError")
+        size, _, special = check_document(doc)
+        if special:
+            self.special.add(doc["_id"])
         self.max_doc_size = max(self.max_doc_size, size)
         return size
 
     def insert(self, table_name: str, fields: Mapping[str, Any]) -> Id:
         self._check_writable()
+        store = self.store
+        table = store.tables.get(table_name)
+        if table is not None:
+            build = store.builder(table_name)
+            if build is not None:
+                ct = self.creation_next
+                doc_id = store.next_id(table, ct)
+                got = build(fields, doc_id, ct, store.table_name_for_number)
+                if got is not None:
+                    full, size = got
+                    self.creation_next = math.nextafter(ct, math.inf)
+                    self.max_doc_size = max(self.max_doc_size, size)
+                    self._count_write(size)
+                    own = self.writes.get(table_name)
+                    if own is None:
+                        own = self.writes[table_name] = {}
+                    own[doc_id] = full
+                    return Id(doc_id, table_name)
+        return self._insert_general(table_name, fields)
+
+    def _insert_general(self, table_name: str, fields: Mapping[str, Any]) -> Id:
         if not isinstance(fields, Mapping):
             raise InvalidValueError(
                 f"insert() takes a dict of fields; got {type(fields).__name__}.")
@@ -332,9 +374,7 @@ class Transaction:
                     f"Provided field {k!r} is a system field: Convex sets _id and _creationTime "
                     "itself on insert. Remove it from the document.")
         doc = self._validate(table_name, fields)
-        table, created = self.store.ensure_table(table_name)
-        if created:
-            self.created_tables.append((table_name, table.number))
+        table, _ = self.store.ensure_table(table_name)
         ct = self.creation_next
         self.creation_next = math.nextafter(ct, math.inf)
         doc_id = self.store.next_id(table, ct)

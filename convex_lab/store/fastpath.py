@@ -1,0 +1,143 @@
+"""One-pass document builders: check, convert, measure and assemble a new document at once.
+
+The general write path walks a document three times (schema validation, size and nesting
+measurement, assembly with system fields). For the common shape — a flat object of scalar fields —
+a builder generated from the table's validator does all of it in one pass of straight-line code.
+
+Contract: ``builder(fields, _id, creation_time, tables)`` returns ``(document, size)`` exactly as
+the general path would produce them, or ``None`` whenever anything is unusual (a missing or extra
+field, a type that needs conversion or gives an error, a non-ASCII string, a non-finite float,
+nested values, a document near the size limit). ``None`` sends the caller down the general path,
+which then gives Convex's exact error text. A builder never raises for bad input and never accepts
+what the general path would reject.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from convex_lab.values import UNDEFINED, Int64, _checked_field_names
+
+if TYPE_CHECKING:
+    from convex_lab.validators import Validator
+
+Builder = Callable[[Mapping[str, Any], str, float, Any], "tuple[dict[str, Any], int] | None"]
+
+_MISSING = object()
+_SAFE_SIZE = 900_000  # below the 1 MiB limit with margin; larger documents take the general path
+_SYSTEM_SIZE = 2 + (3 + 1 + 2) + (13 + 1 + 9)  # braces, "_id" (+ its length), "_creationTime"
+
+
+def _scalar_check(kind: str, var: str) -> tuple[str, str, str | None] | None:
+    """(condition that ``var`` is canonical for ``kind``, its size expression, and a statement
+    that converts a plain ``int`` in place, when that is the only conversion to make)."""
+    if kind == "string":
+        return f"type({var}) is str and {var}.isascii()", f"2 + len({var})", None
+    if kind == "float64":
+        # x - x == 0.0 is false exactly for NaN and ±inf: a finiteness test without a call.
+        return (f"type({var}) is float and {var} - {var} == 0.0", "9",
+                f"if type({var}) is int and -9007199254740992 <= {var} <= 9007199254740992: "
+                f"{var} = float({var})")
+    if kind == "int64":
+        return (f"type({var}) is Int64 and -9223372036854775808 <= {var} <= "
+                "9223372036854775807", "9",
+                f"if type({var}) is int and -9223372036854775808 <= {var} <= "
+                f"9223372036854775807: {var} = Int64({var})")
+    if kind == "boolean":
+        return f"type({var}) is bool", "1", None
+    if kind == "null":
+        return f"{var} is None", "1", None
+    return None
+
+
+def compile_builder(validator: Validator) -> Builder | None:
+    """A builder for ``v.object({...})`` of scalar fields, or ``None`` for other validators."""
+    from convex_lab.validators import VObject  # noqa: PLC0415
+
+    if not isinstance(validator, VObject):
+        return None
+    fields = sorted(validator.fields.items())
+    if not fields or len(fields) > 64:
+        return None
+    lines = ["def build(fields, _id, ct, tables):",
+             "    get = fields.get",
+             f"    size = {_SYSTEM_SIZE} + len(_id)",
+             "    n = 0"]
+    out = ["    doc = {'_id': _id, '_creationTime': ct}"]
+    for i, (name, fv) in enumerate(fields):
+        var = f"v{i}"
+        check = _scalar_check(fv.kind, var)
+        if check is None:
+            return None
+        cond, size_expr, int_fix = check
+        key_size = len(name) + 1
+        lines.append(f"    {var} = get({name!r}, _MISSING)")
+        if int_fix is not None:
+            lines.append(f"    {int_fix}")
+        if fv.is_optional:
+            lines += [f"    if {var} is _MISSING:",
+                      "        pass",
+                      f"    elif {var} is UNDEFINED:",
+                      "        n += 1",
+                      f"    elif {cond}:",
+                      f"        size += {key_size} + {size_expr}",
+                      "        n += 1",
+                      "    else:",
+                      "        return None"]
+            out += [f"    if {var} is not _MISSING and {var} is not UNDEFINED:",
+                    f"        doc[{name!r}] = {var}"]
+        else:
+            lines += [f"    if not ({cond}):",
+                      "        return None",
+                      f"    size += {key_size} + {size_expr}",
+                      "    n += 1"]
+            out.append(f"    doc[{name!r}] = {var}")
+    lines += ["    if n != len(fields) or size > _SAFE_SIZE:",
+              "        return None",
+              *out,
+              "    return doc, size"]
+    namespace: dict[str, Any] = {"_MISSING": _MISSING, "UNDEFINED": UNDEFINED, "Int64": Int64,
+                                 "_SAFE_SIZE": _SAFE_SIZE}
+    exec(compile("\n".join(lines), f"<document builder {validator!r:.60}>", "exec"), namespace)
+    return namespace["build"]  # type: ignore[no-any-return]
+
+
+def build_schemaless(fields: Mapping[str, Any], _id: str, ct: float,
+                     tables: Any) -> tuple[dict[str, Any], int] | None:
+    """The builder for tables without a validator: flat documents of canonical scalars."""
+    if type(fields) is not dict:
+        return None
+    size = _SYSTEM_SIZE + len(_id)
+    doc: dict[str, Any] = {"_id": _id, "_creationTime": ct}
+    known = _checked_field_names
+    for k, v in fields.items():
+        if k not in known or k[:1] == "_":  # unseen names take the general path once
+            return None
+        t = type(v)
+        if t is str:
+            if not v.isascii():
+                return None
+            size += len(k) + 3 + len(v)
+        elif t is float:
+            if v - v != 0.0:
+                return None
+            size += len(k) + 10
+        elif t is bool or v is None:
+            size += len(k) + 2
+        elif t is Int64:
+            if not -9223372036854775808 <= v <= 9223372036854775807:
+                return None
+            size += len(k) + 10
+        elif t is int:
+            if not -9007199254740992 <= v <= 9007199254740992:
+                return None
+            doc[k] = float(v)
+            size += len(k) + 10
+            continue
+        else:
+            return None
+        doc[k] = v
+    if size > _SAFE_SIZE:
+        return None
+    return doc, size
