@@ -210,13 +210,14 @@ def test_nonexistent_document_errors(store: Store, verb: str, text: str) -> None
         write(store, lambda db: getattr(db, verb)(never, *args[1:]))
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: patch/replace/delete of an ID whose table "
-                   "does not exist raise a plain ConvexLabError saying 'Patch on ...' instead of "
-                   "NonexistentDocumentError 'Update on nonexistent document ID'")
 def test_nonexistent_table_document_error_is_nonexistent_document(store: Store) -> None:
     ghost = encode_id(12_345, bytes(16))
     with pytest.raises(NonexistentDocumentError, match="Update on nonexistent document ID"):
         write(store, lambda db: db.patch(ghost, {"a": 1}))
+    with pytest.raises(NonexistentDocumentError, match="Replace on nonexistent document ID"):
+        write(store, lambda db: db.replace(ghost, {"a": 1}))
+    with pytest.raises(NonexistentDocumentError, match="Delete on nonexistent document ID"):
+        write(store, lambda db: db.delete(ghost))
 
 
 def test_writes_in_a_failed_transaction_commit_nothing(store: Store) -> None:
@@ -533,9 +534,6 @@ def test_file_backed_store_survives_reopen(tmp_path: Any) -> None:
     s2.close()
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: Store._load passes the persisted schema "
-                   "text (a str) to Schema.from_json, which wants a dict: a file store with a "
-                   "schema cannot be reopened (AttributeError)")
 def test_file_backed_store_keeps_its_schema(tmp_path: Any) -> None:
     path = str(tmp_path / "x.duckdb")
     s = Store(path)
