@@ -16,7 +16,6 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -407,11 +406,9 @@ def test_in_memory_schemaless_store_matches_model() -> None:
     run(SchemalessMachine, 25, 30)
 
 
-@pytest.mark.slow
 def test_file_store_matches_model_across_reopen() -> None:
     run(SchemalessFileStoreMachine, 20, 30)
 
 
-@pytest.mark.slow
 def test_file_store_with_schema_matches_model_across_reopen() -> None:
     run(FileStoreMachine, 20, 30)
