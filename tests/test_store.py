@@ -443,6 +443,19 @@ def test_document_size_limit(store: Store) -> None:
         write(store, lambda db: db.patch(ok, {"more": "y"}))
 
 
+def test_bytes_written_and_read_limits(store: Store) -> None:
+    big = "x" * 1_000_000  # 17 of these exceed 16 MiB, 16 do not
+    with pytest.raises(LimitExceededError) as e:
+        write(store, lambda db: [db.insert("t", {"s": big}) for _ in range(17)])
+    assert e.value.code == "TooManyBytesWritten"
+    write(store, lambda db: [db.insert("t", {"s": big}) for _ in range(9)])
+    write(store, lambda db: [db.insert("t", {"s": big}) for _ in range(8)])
+    assert read(store, lambda db: len(db.query("t").take(16))) == 16
+    with pytest.raises(LimitExceededError) as e:
+        read(store, lambda db: db.query("t").collect())
+    assert e.value.code == "TooManyBytesRead"
+
+
 def test_document_nesting_limit(store: Store) -> None:
     def chain(depth: int) -> Any:
         value: Any = 1
