@@ -6,6 +6,14 @@ Importing it is cheap and Jupyter-free: the store (and DuckDB) load when a ``Bac
 
 from __future__ import annotations
 
+import os
+
+# DuckDB's bundled jemalloc keeps freed pages for 10 s by default, so memory released by a
+# checkpoint (which compresses tables) would stay in RSS. Return it at once instead. jemalloc reads
+# this when DuckDB loads, so it is set here, before any Backend imports duckdb; a user's own
+# setting wins, and it has no effect if duckdb was imported first. See store/persist.py.
+os.environ.setdefault("DUCKDB_JE_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
+
 from convex_lab.backend import Backend, default_backend, set_default_backend
 from convex_lab.client import Client
 from convex_lab.errors import ConvexError

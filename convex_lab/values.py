@@ -603,8 +603,8 @@ def _format(value: Any) -> str:
         if value == int(value) and abs(value) < 1e21:
             return "-0" if (value == 0 and math.copysign(1, value) < 0) else str(int(value))
         return repr(value)
-    if t is str:
-        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str):  # str subclasses (ids.Id) print as the string they are
+        return json.dumps(str(value), ensure_ascii=False)
     if t is bytes:
         return f"ArrayBuffer(byteLength={len(value)})"
     if t is list or t is tuple:

@@ -226,7 +226,6 @@ def test_file_backed_backend_survives_reopen(app: cl.App, tmp_path: Path) -> Non
         assert backend.query("messages:list") == ["durable", "again"]
 
 
-@pytest.mark.xfail(strict=False, reason="store: reloading a persisted schema (engine._load)")
 def test_file_backed_backend_keeps_its_schema(app: cl.App, tmp_path: Path) -> None:
     path = tmp_path / "s.duckdb"
     app.schema = cl.define_schema({"messages": cl.define_table({"body": v.string()})})

@@ -174,10 +174,6 @@ def test_hot_counter_increments_are_not_lost() -> None:
     store.close()
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: Transaction.get checks `store.ts == "
-                   "snapshot_ts` and then reads table.docs without the store lock, so a commit "
-                   "landing between the two is visible to an older snapshot (torn read-only "
-                   "snapshots)")
 def test_point_read_is_atomic_with_a_concurrent_commit() -> None:
     """Simulates a thread switch between the snapshot check and the dict lookup in
     ``Transaction.get``: another thread commits at exactly that point."""

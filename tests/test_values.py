@@ -547,9 +547,6 @@ def test_format_value() -> None:
     assert format_value("x" * 500).endswith("...")
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: values.format_value renders an ids.Id (a str "
-                   "subclass, what db.insert returns) as the Python repr Id('t', '...'), so error "
-                   "texts such as patch's \"_id is ...\" show a repr instead of a JSON string")
 def test_format_value_renders_ids_as_strings() -> None:
     text = "z43zp6c3e75gkmz1kfwj6mbbx5sw281h"
     assert format_value(Id(text, "t")) == f'"{text}"'

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from convex_lab.errors import ConvexLabError, InvalidTableError, InvalidValueError, SchemaError
 from convex_lab.ids import FIRST_USER_TABLE_NUMBER, generate_ids
 from convex_lab.store.fastpath import Builder, build_schemaless, compile_builder
-from convex_lab.store.persist import Persistence, open_persistence
+from convex_lab.store.persist import FilePersistence, Persistence, open_persistence
 from convex_lab.store.tables import TableData
 from convex_lab.values import convert_document, loads_export
 
@@ -150,6 +150,8 @@ class Store:
         self._notified_ts = 0
         self.closed = False
         self.persist: Persistence = open_persistence(path)
+        if isinstance(self.persist, FilePersistence):
+            self.persist.siblings = self._active.__len__
         self._load()
 
     # Opening ---------------------------------------------------------------------------------
@@ -343,6 +345,7 @@ class Store:
                 self._log.append(commit)
                 self._creation_next = max(self._creation_next, tx.creation_next)
                 seq = self.persist.enqueue(commit, self)
+            self.end(tx.serial)  # no longer in flight: group commit must not wait for it
             self._finish(commit, seq)
             return commit.ts
         finally:
@@ -461,6 +464,7 @@ class Store:
             table.max_doc_size = max(table.max_doc_size, max_size)
             self._creation_next = max(self._creation_next, ct)
         self._finish(commit, seq)
+        self.persist.flush()  # in memory too: the import is in DuckDB (and compressed) on return
         return ids
 
     def run(self, body: Callable[[Transaction], T], *, read_only: bool = False,

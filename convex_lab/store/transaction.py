@@ -281,11 +281,14 @@ class Transaction:
         own = self.writes.get(table.name)
         if own is not None and doc_id in own:
             doc = own[doc_id]
-        elif self.store.ts == self.snapshot_ts:
-            doc = table.docs.get(doc_id)
         else:
-            with self.store.lock:
-                doc = self._snapshot_version(table, doc_id)
+            # Read first, check second: a commit bumps ``store.ts`` before it changes any
+            # document, so if ``ts`` still equals our snapshot after the read, the read saw no
+            # later commit. (Checking first would race with a commit landing in between.)
+            doc = table.docs.get(doc_id)
+            if self.store.ts != self.snapshot_ts:
+                with self.store.lock:
+                    doc = self._snapshot_version(table, doc_id)
         if doc is not None:
             self._count_read(table, doc)
         return doc

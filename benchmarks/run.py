@@ -1,0 +1,47 @@
+"""Run the benchmarks and print one table: ``python benchmarks/run.py [P1 P1d P2 P6 M1 ...]``.
+
+Set ``BENCH_ROUNDS`` (default 5) for more or fewer interleaved rounds. Figures are medians;
+ratios are medians of per-round ratios (ours / anchor, both measured in this run).
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import bench_bulk, bench_reads, bench_writes
+from benchmarks._common import Row, print_table
+
+BENCHES = {
+    "P1": bench_writes.bench_p1,
+    "P1d": bench_writes.bench_p1d,
+    "P2": bench_reads.bench_p2,
+    "P6": bench_bulk.bench_p6,
+    "M1": bench_bulk.bench_m1,
+}
+
+
+def main(argv: list[str]) -> int:
+    chosen = argv or list(BENCHES)
+    unknown = [c for c in chosen if c not in BENCHES]
+    if unknown:
+        print(f"unknown benchmark(s) {unknown}; choose from {list(BENCHES)}", file=sys.stderr)
+        return 2
+    print(f"convex_lab benchmarks on {platform.node()} ({platform.python_version()}, "
+          f"{platform.machine()}), {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    rows: list[Row] = []
+    for name in chosen:
+        t0 = time.perf_counter()
+        rows += BENCHES[name]()
+        print(f"  {name} took {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    print()
+    print_table(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
