@@ -25,7 +25,6 @@ from convex_lab.errors import (
 from convex_lab.ids import Id, decode_id
 from convex_lab.store.keys import IndexSpec, user_index_specs
 from convex_lab.store.query import Query
-from convex_lab.store.transaction import copy_doc
 from convex_lab.values import Int64, convert
 
 if TYPE_CHECKING:
@@ -33,7 +32,6 @@ if TYPE_CHECKING:
 
     from convex_lab.store.tables import TableData
     from convex_lab.store.transaction import Transaction
-    from convex_lab.validators import Validator
 
 
 _good_table_names: set[str] = set()
@@ -125,53 +123,37 @@ class DatabaseReader:
     # Reads ---------------------------------------------------------------------------------
     def get(self, table_or_id: Any, doc_id: Any = None) -> dict[str, Any] | None:
         """The document with this ID, or ``None`` (deleted, or the table does not exist)."""
-        table, i = self._resolve("get", table_or_id, doc_id)
+        table = None
+        if doc_id is None:
+            # Fast path: an ID of a live document needs no decoding, since only valid IDs are
+            # stored; its table is found from the ID's first characters (the table number).
+            if type(table_or_id) is str:
+                table = self._store.table_for_id_prefix(table_or_id)
+                if table is not None and table_or_id not in table.docs:
+                    table = None
+                if table is not None and table.name[0] == "_":
+                    table = None  # system tables: let _resolve explain db.system
+            i = table_or_id
+        elif type(doc_id) is str and type(table_or_id) is str and table_or_id[:1] != "_":
+            table = self._store.tables.get(table_or_id)
+            if table is not None and doc_id not in table.docs:
+                table = None
+            i = doc_id
         if table is None:
-            return None
+            table, i = self._resolve("get", table_or_id, doc_id)
+            if table is None:
+                return None
         doc = self._tx.get(table, i)
-        return copy_doc(doc) if doc is not None else None
+        return self._tx.copier(table)(doc) if doc is not None else None
 
     def query(self, table_name: str) -> Query:
         """A query over ``table_name`` (empty if the table does not exist yet)."""
-        self._check_table_kind(table_name)
+        if type(table_name) is not str or table_name[:1] == "_" or self._system():
+            self._check_table_kind(table_name)
         table = self._store.tables.get(table_name)
-        schema = self._tx.schema
-        table_def = schema.table(table_name) if schema is not None else None
-        specs: dict[str, IndexSpec]
-        if table is not None:
-            specs = table.specs
-        else:
-            specs = user_index_specs(dict(table_def.indexes) if table_def is not None else {})
-        converter = self._converter(table_def.document_validator if table_def else None)
-
-        def builder() -> Any:
-            from convex_lab.store.filters import FilterBuilder  # noqa: PLC0415
-
-            if table_def is None:
-                return FilterBuilder()
-            from convex_lab.validators import field_validator_at  # noqa: PLC0415
-
-            doc_validator = table_def.document_validator
-            return FilterBuilder(lambda path: field_validator_at(doc_validator, path))
-
-        return Query(self, table_name, table, specs=specs, field_converter=converter,
-                     filter_builder=builder)
-
-    def _converter(self, document_validator: Validator | None) -> Callable[[str, Any], Any]:
-        """Index-bound conversion: plain ints stay int64 on fields the schema makes int64."""
-        if document_validator is None:
-            return _plain
-
-        from convex_lab.validators import field_validator_at  # noqa: PLC0415
-
-        def conv(field: str, value: Any) -> Any:
-            if type(value) is int:
-                fv = field_validator_at(document_validator, field)
-                if fv is not None and fv.admits_int64():
-                    return Int64(value)
-            return convert(value)
-
-        return conv
+        setup = self._store.query_setup(table_name, table, self._tx.schema)
+        return Query(self, table_name, table, specs=setup[0], field_converter=setup[1],
+                     filter_builder=setup[2])
 
     def normalize_id(self, table_name: str, id_text: Any) -> Id | None:
         """``id_text`` as an ID of ``table_name`` if it is one (existence is not checked)."""
@@ -192,6 +174,40 @@ class DatabaseReader:
 
 def _plain(_field: str, value: Any) -> Any:
     return convert(value)
+
+
+def query_setup(table: TableData | None, table_def: Any) -> tuple[
+        dict[str, IndexSpec], Callable[[str, Any], Any], Callable[[], Any]]:
+    """What every query on a table needs (index specs, literal conversion, filter builder),
+    computed once per table and schema version (``Store.query_setup`` caches it)."""
+    from convex_lab.store.filters import FilterBuilder  # noqa: PLC0415
+    from convex_lab.validators import field_validator_at  # noqa: PLC0415
+
+    specs: dict[str, IndexSpec]
+    if table is not None:
+        specs = table.specs
+    else:
+        specs = user_index_specs(dict(table_def.indexes) if table_def is not None else {})
+    if table_def is None:
+        return specs, _plain, FilterBuilder
+    doc_validator = table_def.document_validator
+    int64_fields: dict[str, bool] = {}
+
+    def conv(field: str, value: Any) -> Any:
+        # Index-bound conversion: plain ints stay int64 on fields the schema makes int64.
+        if type(value) is int:
+            wide = int64_fields.get(field)
+            if wide is None:
+                fv = field_validator_at(doc_validator, field)
+                wide = int64_fields[field] = fv is not None and fv.admits_int64()
+            if wide:
+                return Int64(value)
+        return convert(value)
+
+    def builder() -> Any:
+        return FilterBuilder(lambda path: field_validator_at(doc_validator, path))
+
+    return specs, conv, builder
 
 
 class SystemReader(DatabaseReader):

@@ -27,6 +27,7 @@ that a user's ``except Exception`` inside a function cannot swallow an OCC retry
 
 from __future__ import annotations
 
+import atexit
 import gc
 import itertools
 import math
@@ -37,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from convex_lab.errors import ConvexLabError, InvalidTableError, InvalidValueError, SchemaError
-from convex_lab.ids import FIRST_USER_TABLE_NUMBER, generate_ids
+from convex_lab.ids import FIRST_USER_TABLE_NUMBER, encode_id, generate_ids
 from convex_lab.store.fastpath import Builder, build_schemaless, compile_builder
 from convex_lab.store.persist import FilePersistence, Persistence, open_persistence
 from convex_lab.store.tables import TableData
@@ -50,6 +51,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 SYSTEM_TABLES: dict[str, int] = {"_scheduled_functions": 1, "_storage": 2}
+IMPORT_CHUNK = 65_536
+GC_FREEZE_DOCS = 100_000
 
 
 class Conflict(BaseException):
@@ -120,6 +123,18 @@ def wall_clock_ms() -> float:
     return time.time() * 1000.0
 
 
+_unfreeze_registered = False
+
+
+def _unfreeze_at_exit() -> None:
+    """Give frozen objects back to the collector at exit, so extension modules that check for
+    leaks at shutdown (DuckDB's bindings do) see them collected."""
+    global _unfreeze_registered  # once per process
+    if not _unfreeze_registered:
+        _unfreeze_registered = True
+        atexit.register(gc.unfreeze)
+
+
 class Store:
     """A deployment's data: tables, indexes, schema, and transactions over them.
 
@@ -146,6 +161,8 @@ class Store:
         self._listeners: list[CommitListener] = []
         self._id_pools: dict[int, tuple[int, list[str]]] = {}
         self._builders: dict[str, Builder | None] = {}
+        self._prefixes: dict[str, TableData] = {}
+        self._query_setups: dict[Any, Any] = {}
         self._notify_lock = threading.Lock()
         self._notified_ts = 0
         self.closed = False
@@ -181,6 +198,8 @@ class Store:
         table = TableData(name, number, indexes)
         self.tables[name] = table
         self.by_number[number] = table
+        if 128 <= number < 16_384:
+            self._prefixes[encode_id(number, bytes(16))[:3]] = table
         self._next_table_number = max(self._next_table_number, number + 1)
         return table
 
@@ -204,6 +223,27 @@ class Store:
             pool = self._id_pools[table.number] = (
                 day, generate_ids(table.number, now_ms, 256 if pool is not None else 16))
         return pool[1].pop()
+
+    def query_setup(self, table_name: str, table: TableData | None, schema: Any) -> Any:
+        """Per-table query setup (see ``database.query_setup``), cached per schema version."""
+        key = (table_name, table is not None, id(schema))
+        got = self._query_setups.get(key)
+        if got is None:
+            from convex_lab.store.database import query_setup  # noqa: PLC0415
+
+            table_def = schema.table(table_name) if schema is not None else None
+            got = self._query_setups[key] = query_setup(table, table_def)
+        return got
+
+    def table_for_id_prefix(self, doc_id: str) -> TableData | None:
+        """The table whose number an ID's first three characters spell, if that is decisive.
+
+        A 2-byte VInt table number (user tables, 128 … 16,383) fills the first 16 bits of an ID;
+        its first three base32 characters hold 15 of them, so two tables (numbers differing in
+        bit 7) can share a prefix and the later one wins. Callers must therefore check the ID
+        (e.g. that it is a key of ``table.docs``): this is a lookup hint, not validation.
+        """
+        return self._prefixes.get(doc_id[:3])
 
     def table_name_for_number(self, number: int) -> str | None:
         t = self.by_number.get(number)
@@ -272,6 +312,7 @@ class Store:
     def _install_schema(self, schema: Schema | None) -> None:
         self.schema = schema
         self._builders = {}
+        self._query_setups = {}
         for name, t in self.tables.items():
             table_def = schema.table(name) if schema is not None else None
             t.set_indexes(dict(table_def.indexes) if table_def is not None else {})
@@ -341,6 +382,8 @@ class Store:
                         t.apply(doc_id, old, new)
                         out[doc_id] = (old, new)
                     t.max_doc_size = max(t.max_doc_size, tx.max_doc_size)
+                    if name in tx.nested_tables:
+                        t.nested = True
                 commit = Commit(self.ts, writes, special=tx.special)
                 self._log.append(commit)
                 self._creation_next = max(self._creation_next, tx.creation_next)
@@ -399,61 +442,65 @@ class Store:
                     if table_def is not None and schema is not None and schema.schema_validation
                     else None)
         build = self.builder(table_name)
-        docs = documents if isinstance(documents, list) else list(documents)
         table, _ = self.ensure_table(table_name)
         now = self.now()
-        ids = generate_ids(table.number, now, len(docs))
         with self.lock:
             ct = max(self._creation_next, now)
         gc_was_enabled = gc.isenabled()
         gc.disable()  # a million new dicts would trigger full collections over and over
         try:
-            return self._import(table, docs, ids, ct=ct, validate=validate, build=build)
+            return self._import(table, iter(documents), now=now, ct=ct, validate=validate,
+                                build=build)
         finally:
             if gc_was_enabled:
                 gc.enable()
 
-    def _import(self, table: TableData, docs: list[Mapping[str, Any]], ids: list[str], *,
+    def _import(self, table: TableData, documents: Iterator[Mapping[str, Any]], *, now: float,
                 ct: float, validate: Any, build: Builder | None) -> list[str]:
         from convex_lab.store.transaction import check_document  # noqa: PLC0415
 
         table_name = table.name
         lookup = self.table_name_for_number
-        out: list[dict[str, Any]] = []
-        special: set[str] = set()
-        max_size = 0
-        # Successive creation times are successive floats: for a positive float, the next one up
-        # is the next integer bit pattern, so all of them come from one vectorised step.
         import numpy as np  # noqa: PLC0415
 
-        cts = (np.arange(len(docs), dtype=np.int64) + np.float64(ct).view(np.int64)).view(
-            np.float64).tolist()
-        for position, (fields, doc_id) in enumerate(zip(docs, ids, strict=True)):
-            ct = cts[position]
-            got = build(fields, doc_id, ct, lookup) if build is not None else None
-            if got is not None:
-                full, size = got
-                max_size = max(max_size, size)
-                out.append(full)
-                continue
-            try:
-                if "_id" in fields or "_creationTime" in fields:
-                    raise InvalidValueError(
-                        "Imported documents get new _id and _creationTime values; remove those "
-                        "fields (snapshot import keeps them: use import_zip).")
-                doc = (validate(dict(fields), table=table_name, tables=lookup)
-                       if validate is not None else convert_document(fields))
-                full = {"_id": doc_id, "_creationTime": ct}
-                full.update(doc)
-                size, _, is_special = check_document(full)
-            except ConvexLabError as e:
-                raise type(e)(f"Document {position} of the import into {table_name!r}: {e}",
-                              code=e.code) from None
-            if is_special:
-                special.add(doc_id)
-            max_size = max(max_size, size)
-            out.append(full)
-        ct = math.nextafter(cts[-1], math.inf) if cts else ct
+        out: list[dict[str, Any]] = []
+        ids: list[str] = []
+        special: set[str] = set()
+        max_size = 0
+        position = 0
+        nested = False
+        # The input is consumed in chunks so a generator never needs to be materialised.
+        while chunk := list(itertools.islice(documents, IMPORT_CHUNK)):
+            chunk_ids = generate_ids(table.number, now, len(chunk))
+            ids += chunk_ids
+            # Successive creation times are successive floats: for a positive float the next
+            # one up is the next integer bit pattern, so they come from one vectorised step.
+            cts = (np.arange(len(chunk), dtype=np.int64) + np.float64(ct).view(np.int64)).view(
+                np.float64).tolist()
+            ct = math.nextafter(cts[-1], math.inf)
+            for fields, doc_id, doc_ct in zip(chunk, chunk_ids, cts, strict=True):
+                got = build(fields, doc_id, doc_ct, lookup) if build is not None else None
+                if got is None:
+                    try:
+                        if "_id" in fields or "_creationTime" in fields:
+                            raise InvalidValueError(
+                                "Imported documents get new _id and _creationTime values; remove "
+                                "those fields (snapshot import keeps them: use import_zip).")
+                        doc = (validate(dict(fields), table=table_name, tables=lookup)
+                               if validate is not None else convert_document(fields))
+                        full = {"_id": doc_id, "_creationTime": doc_ct}
+                        full.update(doc)
+                        size, depth, is_special = check_document(full)
+                        nested = nested or depth > 1
+                    except ConvexLabError as e:
+                        raise type(e)(f"Document {position} of the import into {table_name!r}: "
+                                      f"{e}", code=e.code) from None
+                    if is_special:
+                        special.add(doc_id)
+                    got = full, size
+                max_size = max(max_size, got[1])
+                out.append(got[0])
+                position += 1
         with self.lock:
             self.ts += 1
             writes = {table_name: BulkInserts(ids, out)}
@@ -462,9 +509,17 @@ class Store:
             seq = self.persist.enqueue(commit, self)
             table.bulk_load(out)
             table.max_doc_size = max(table.max_doc_size, max_size)
+            table.nested = table.nested or nested
             self._creation_next = max(self._creation_next, ct)
         self._finish(commit, seq)
         self.persist.flush()  # in memory too: the import is in DuckDB (and compressed) on return
+        with self.lock:
+            self._trim_log()
+        if len(out) >= GC_FREEZE_DOCS:
+            # A full collection walks every live object: with a million documents that is a
+            # 200+ ms pause each time. Documents hold no cycles, so move them out of its sight.
+            gc.freeze()
+            _unfreeze_at_exit()
         return ids
 
     def run(self, body: Callable[[Transaction], T], *, read_only: bool = False,

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from convex_lab.errors import ConvexLabError, InvalidCursorError, InvalidIndexRangeError
 from convex_lab.store.keys import KEY_AFTER, IndexRangeBuilder, IndexSpec, Interval, Key, full_range
-from convex_lab.store.transaction import MAX_DOCS_READ, copy_doc
+from convex_lab.store.transaction import MAX_DOCS_READ
 from convex_lab.values import Int64, convert
 
 if TYPE_CHECKING:
@@ -174,8 +174,8 @@ class Query:
     def _full(self) -> Interval:
         return self._interval if self._interval is not None else full_range(self._spec())
 
-    def _rows(self, interval: Interval, batch: int) -> Iterator[tuple[Key, dict[str, Any]]]:
-        """(key, stored document) pairs passing the filters, in order, fetched lazily."""
+    def _rows(self, interval: Interval, batch: int) -> Iterator[dict[str, Any]]:
+        """Stored documents passing the filters, in order, fetched lazily."""
         if self._table is None:
             return
         scan = self._db._tx.scan(self._table, self._index, interval,
@@ -183,21 +183,31 @@ class Query:
         filters = self._filters
         while True:
             rows = scan.fetch(batch)
-            for key, doc in rows:
-                if all(f.matches(doc) for f in filters):
-                    yield key, doc
+            if filters:
+                for doc in rows:
+                    if all(f.matches(doc) for f in filters):
+                        yield doc
+            else:
+                yield from rows
             if scan.done:
                 return
             batch = max(batch, PREFETCH)
 
+    def _copier(self) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        if self._table is None:
+            return dict
+        return self._db._tx.copier(self._table)  # type: ignore[no-any-return]
+
     def __iter__(self) -> Iterator[dict[str, Any]]:
         self._start()
-        for _, doc in self._rows(self._full(), PREFETCH):
-            yield copy_doc(doc)
+        copy = self._copier()
+        for doc in self._rows(self._full(), PREFETCH):
+            yield copy(doc)
 
     def collect(self) -> list[dict[str, Any]]:
         self._start()
-        return [copy_doc(d) for _, d in self._rows(self._full(), 256)]
+        copy = self._copier()
+        return [copy(d) for d in self._rows(self._full(), 256)]
 
     def take(self, n: int) -> list[dict[str, Any]]:
         count: Any = n
@@ -209,11 +219,16 @@ class Query:
         n = int(count)
         self._add_operator()
         self._start()
-        if n == 0:
+        if n == 0 or self._table is None:
             return []
+        copy = self._copier()
+        if not self._filters:  # one fetch of exactly n: the read set is exactly what is returned
+            scan = self._db._tx.scan(self._table, self._index, self._full(),
+                                     reverse=self._order == "desc")
+            return scan.fetch(n, copy)
         out = []
-        for _, doc in self._rows(self._full(), n):
-            out.append(copy_doc(doc))
+        for doc in self._rows(self._full(), n):
+            out.append(copy(doc))
             if len(out) >= n:
                 break
         return out
@@ -304,6 +319,7 @@ class Query:
                     hi = min(hi, end_key + KEY_AFTER)
         page: list[dict[str, Any]] = []
         last_key: Key | None = None
+        copy = self._copier()
         rows_read = 0
         exhausted = False
         status: str | None = None
@@ -315,11 +331,12 @@ class Query:
                 if max_rows is not None and end_cursor is None:
                     want = min(want, int(max_rows) - rows_read)
                 rows = scan.fetch(want)
-                for key, doc in rows:
-                    rows_read += 1
-                    last_key = key
+                rows_read += len(rows)
+                if rows:
+                    last_key = scan.last_key
+                for doc in rows:
                     if all(f.matches(doc) for f in self._filters):
-                        page.append(copy_doc(doc))
+                        page.append(copy(doc))
                 exhausted = scan.done
                 if limit is not None and len(page) >= limit:
                     break

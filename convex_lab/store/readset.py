@@ -41,11 +41,12 @@ class RangeRead:
 class ReadSet:
     """Point reads and range reads of one transaction (or one query execution)."""
 
-    __slots__ = ("points", "ranges")
+    __slots__ = ("_range_count", "points", "ranges")
 
     def __init__(self) -> None:
         self.points: set[tuple[str, str]] = set()
         self.ranges: dict[str, list[RangeRead]] = {}
+        self._range_count = 0
 
     def add_point(self, table: str, doc_id: str) -> None:
         self.points.add((table, doc_id))
@@ -53,10 +54,11 @@ class ReadSet:
     def add_range(self, table: str, index: str, lo: Key, hi: Key) -> RangeRead:
         r = RangeRead(table, index, lo, hi)
         self.ranges.setdefault(table, []).append(r)
+        self._range_count += 1
         return r
 
     def __len__(self) -> int:
-        return len(self.points) + sum(len(r) for r in self.ranges.values())
+        return len(self.points) + self._range_count
 
     def touched_by(self, table: TableData, doc_id: str,
                    old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool:

@@ -60,7 +60,7 @@ def _fill_sorted(entries: SortedList, keys: list[Key]) -> None:
 class TableData:
     """Documents and indexes of one table (see module docstring)."""
 
-    __slots__ = ("docs", "entries", "max_doc_size", "name", "number", "specs")
+    __slots__ = ("docs", "entries", "max_doc_size", "name", "nested", "number", "specs")
 
     def __init__(self, name: str, number: int,
                  indexes: Mapping[str, Sequence[str]] | None = None) -> None:
@@ -72,6 +72,7 @@ class TableData:
             n: SortedList() for n in self.specs if n != "by_id"
         }
         self.max_doc_size = 0
+        self.nested = False  # some document ever held an array or object (copies must be deep)
 
     # Index maintenance ----------------------------------------------------------------------
     def set_indexes(self, indexes: Mapping[str, Sequence[str]]) -> None:
@@ -123,6 +124,9 @@ class TableData:
         table_docs = self.docs
         for d in docs:
             table_docs[d["_id"]] = d
+        if not self.nested:
+            self.nested = any(type(v) is list or type(v) is dict
+                              for d in docs for v in d.values())
         for name, entries in self.entries.items():
             keys = list(map(self.specs[name].key, docs))
             if len(entries) == 0:

@@ -180,7 +180,9 @@ class Transaction:
         self.bytes_read = 0
         self._bytes_bound = 0
         self._exact_bytes = False
-        self._read_log: list[tuple[TableData, dict[str, Any]]] = []
+        self._read_log: list[Any] = []  # batches of documents read, until exact counting
+        self.nested_tables: set[str] = set()  # tables this transaction wrote nested values to
+        self._writing = ""
         self.docs_written = 0
         self.bytes_written = 0
         self.special: set[str] = set()  # IDs of written docs that need lossless JSON
@@ -211,6 +213,35 @@ class Transaction:
         return self.store.commit(self)
 
     # Limits --------------------------------------------------------------------------------
+    def _count_reads(self, table: TableData, docs: list[dict[str, Any]]) -> None:
+        """Count documents read against the limits (see ``_count_read``), a batch at once."""
+        n = len(docs)
+        self.docs_read += n
+        if self.docs_read > MAX_DOCS_READ:
+            self._too_many_docs()
+        if self._exact_bytes:
+            for d in docs:
+                self._add_bytes(value_size(d))
+            return
+        self._bytes_bound += n * max(table.max_doc_size, self.max_doc_size)
+        self._read_log.append(docs)
+        if self._bytes_bound > MAX_BYTES_READ:
+            self._go_exact()
+
+    def _go_exact(self) -> None:
+        self._exact_bytes = True
+        for batch in self._read_log:
+            for d in batch:
+                self._add_bytes(value_size(d))
+        self._read_log = []
+
+    def _too_many_docs(self) -> None:
+        raise LimitExceededError(
+            f"Too many documents read in a single function execution (limit: {MAX_DOCS_READ})."
+            " Consider using smaller limits in your queries, paginating your queries, or "
+            "using indexed queries with a selective index range expression.",
+            code="TooManyDocumentsRead")
+
     def _count_read(self, table: TableData, doc: dict[str, Any]) -> None:
         self.docs_read += 1
         if self.docs_read > MAX_DOCS_READ:
@@ -225,12 +256,9 @@ class Transaction:
         # Exact sizes cost a walk per document; skip them until the bytes-read limit could be
         # reached, using the largest document size ever written to the table as a bound.
         self._bytes_bound += max(table.max_doc_size, self.max_doc_size)
-        self._read_log.append((table, doc))
+        self._read_log.append((doc,))
         if self._bytes_bound > MAX_BYTES_READ:
-            self._exact_bytes = True
-            for _, d in self._read_log:
-                self._add_bytes(value_size(d))
-            self._read_log = []
+            self._go_exact()
 
     def _add_bytes(self, n: int) -> None:
         self.bytes_read += n
@@ -338,8 +366,17 @@ class Transaction:
                 f'Failed to insert or update a document in table "{table_name}" because it does '
                 f"not match the schema: {e}") from None
 
+    def copier(self, table: TableData) -> Any:
+        """How to copy a document of ``table`` for a caller: ``dict`` when no document there
+        holds nested values (a shallow copy is then a full one), else :func:`copy_doc`."""
+        if table.nested or table.name in self.nested_tables:
+            return copy_doc
+        return dict
+
     def _check_size(self, doc: dict[str, Any]) -> int:
-        size, _, special = check_document(doc)
+        size, depth, special = check_document(doc)
+        if depth > 1:
+            self.nested_tables.add(self._writing)
         if special:
             self.special.add(doc["_id"])
         self.max_doc_size = max(self.max_doc_size, size)
@@ -383,6 +420,7 @@ class Transaction:
         doc_id = self.store.next_id(table, ct)
         full = {"_id": doc_id, "_creationTime": ct}
         full.update(doc)
+        self._writing = table_name
         self._count_write(self._check_size(full))
         own = self.writes.get(table_name)
         if own is None:
@@ -413,6 +451,7 @@ class Transaction:
         new.update(doc)
         if sort_key(new) == sort_key(current):
             return  # an unchanged document is not a write (reference §5.1)
+        self._writing = table.name
         self._count_write(self._check_size(new))
         own = self.writes.get(table.name)
         if own is None:
@@ -466,7 +505,7 @@ class Scan:
     interval to cover exactly what it returned (the whole range once exhausted).
     """
 
-    __slots__ = ("_hi", "_lo", "done", "index", "read", "reverse", "table", "tx")
+    __slots__ = ("_hi", "_lo", "done", "index", "last_key", "read", "reverse", "table", "tx")
 
     def __init__(self, tx: Transaction, table: TableData, index: str, interval: Interval,
                  reverse: bool) -> None:
@@ -477,16 +516,20 @@ class Scan:
         self._lo = interval.lo
         self._hi = interval.hi
         self.done = not interval.lo < interval.hi
+        self.last_key: Key | None = None
         edge = interval.hi if reverse else interval.lo
         self.read = tx.reads.add_range(table.name, index, edge, edge)
         tx._count_interval()
 
-    def fetch(self, n: int) -> list[tuple[Key, dict[str, Any]]]:
-        """Up to ``n`` next ``(key, document)`` pairs; fewer means the range is exhausted."""
+    def fetch(self, n: int, copy: Any = None) -> list[dict[str, Any]]:
+        """Up to ``n`` next documents; fewer means the range is exhausted. ``last_key`` is then
+        the key of the last one returned. They are the stored dicts unless ``copy`` is given,
+        which is then applied to each (one pass instead of two for callers that hand them out).
+        """
         if self.done or n <= 0:
             return []
+        copied: list[dict[str, Any]] = []
         tx, table = self.tx, self.table
-        spec = table.specs[self.index]
         lo, hi, reverse = self._lo, self._hi, self.reverse
         with tx.store.lock:
             overlay = tx.overlay(table)
@@ -494,7 +537,11 @@ class Scan:
                                                         reverse=reverse)
             docs = table.docs
             if not overlay:
-                out = [(k, docs[k[-1]]) for k in itertools.islice(base, n)]
+                keys = list(itertools.islice(base, n))
+                out = [docs[k[-1]] for k in keys]
+                last = keys[-1] if keys else None
+                if copy is not None:
+                    copied = [copy(d) for d in out]
             else:
                 mine = []
                 for k in base:
@@ -503,15 +550,19 @@ class Scan:
                         if len(mine) >= n:
                             break
                 extra = []
-                key = spec.key
+                key = table.specs[self.index].key
                 for d in overlay.values():
                     if d is not None:
                         kd = key(d)
                         if lo <= kd < hi:
                             extra.append((kd, d))
                 extra.sort(key=_first, reverse=reverse)
-                out = list(itertools.islice(
+                pairs = list(itertools.islice(
                     heapq.merge(mine, extra, key=_first, reverse=reverse), n))
+                out = [d for _, d in pairs]
+                last = pairs[-1][0] if pairs else None
+        if last is not None:
+            self.last_key = last
         if len(out) < n:
             self.done = True
             if reverse:
@@ -519,12 +570,13 @@ class Scan:
             else:
                 self.read.hi = hi
         elif reverse:
-            self._hi = self.read.lo = out[-1][0]
+            self._hi = self.read.lo = last  # type: ignore[assignment]
         else:
-            self._lo = self.read.hi = out[-1][0] + KEY_AFTER
-        for _, d in out:
-            tx._count_read(table, d)
-        return out
+            self._lo = self.read.hi = last + KEY_AFTER  # type: ignore[operator]
+        tx._count_reads(table, out)
+        if copy is None:
+            return out
+        return copied if not overlay else [copy(d) for d in out]
 
 
 def _first(pair: tuple[Key, Any]) -> Key:
