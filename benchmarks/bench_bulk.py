@@ -81,6 +81,7 @@ gc.collect(); before = rss()
 if kind == "ours":
     backend, app, ids = make_backend({n})
     del ids
+    backend.store.flush()  # memory at rest: waits for the background compression too
 else:
     docs = {{str(i): d for i, d in enumerate(documents({n}))}}
 gc.collect()

@@ -478,28 +478,36 @@ class Store:
             cts = (np.arange(len(chunk), dtype=np.int64) + np.float64(ct).view(np.int64)).view(
                 np.float64).tolist()
             ct = math.nextafter(cts[-1], math.inf)
-            for fields, doc_id, doc_ct in zip(chunk, chunk_ids, cts, strict=True):
-                got = build(fields, doc_id, doc_ct, lookup) if build is not None else None
-                if got is None:
-                    try:
-                        if "_id" in fields or "_creationTime" in fields:
-                            raise InvalidValueError(
-                                "Imported documents get new _id and _creationTime values; remove "
-                                "those fields (snapshot import keeps them: use import_zip).")
-                        doc = (validate(dict(fields), table=table_name, tables=lookup)
-                               if validate is not None else convert_document(fields))
-                        full = {"_id": doc_id, "_creationTime": doc_ct}
-                        full.update(doc)
-                        size, depth, is_special = check_document(full)
-                        nested = nested or depth > 1
-                    except ConvexLabError as e:
-                        raise type(e)(f"Document {position} of the import into {table_name!r}: "
-                                      f"{e}", code=e.code) from None
-                    if is_special:
-                        special.add(doc_id)
-                    got = full, size
-                max_size = max(max_size, got[1])
-                out.append(got[0])
+            i = 0
+            while i < len(chunk):
+                if build is not None:  # the fast path, until a document needs more care
+                    many = build.many  # type: ignore[attr-defined]
+                    stop, size = many(chunk, chunk_ids, cts, out, i)
+                    max_size = max(max_size, size)
+                    position += stop - i
+                    i = stop
+                    if i == len(chunk):
+                        break
+                fields, doc_id, doc_ct = chunk[i], chunk_ids[i], cts[i]
+                i += 1
+                try:
+                    if "_id" in fields or "_creationTime" in fields:
+                        raise InvalidValueError(
+                            "Imported documents get new _id and _creationTime values; remove "
+                            "those fields (snapshot import keeps them: use import_zip).")
+                    doc = (validate(dict(fields), table=table_name, tables=lookup)
+                           if validate is not None else convert_document(fields))
+                    full = {"_id": doc_id, "_creationTime": doc_ct}
+                    full.update(doc)
+                    size, depth, is_special = check_document(full)
+                    nested = nested or depth > 1
+                except ConvexLabError as e:
+                    raise type(e)(f"Document {position} of the import into {table_name!r}: "
+                                  f"{e}", code=e.code) from None
+                if is_special:
+                    special.add(doc_id)
+                max_size = max(max_size, size)
+                out.append(full)
                 position += 1
         with self.lock:
             self.ts += 1
@@ -507,9 +515,8 @@ class Store:
             commit = Commit(self.ts, writes, special=special)  # type: ignore[arg-type]
             self._log.append(commit)  # before the indexes change: older snapshots need it
             seq = self.persist.enqueue(commit, self)
-            table.bulk_load(out)
+            table.bulk_load(out, nested=nested)
             table.max_doc_size = max(table.max_doc_size, max_size)
-            table.nested = table.nested or nested
             self._creation_next = max(self._creation_next, ct)
         self._finish(commit, seq)
         self.persist.flush()  # in memory too: the import is in DuckDB (and compressed) on return

@@ -51,20 +51,13 @@ def _scalar_check(kind: str, var: str) -> tuple[str, str, str | None] | None:
     return None
 
 
-def compile_builder(validator: Validator) -> Builder | None:
-    """A builder for ``v.object({...})`` of scalar fields, or ``None`` for other validators."""
-    from convex_lab.validators import VObject  # noqa: PLC0415
-
-    if not isinstance(validator, VObject):
-        return None
-    fields = sorted(validator.fields.items())
-    if not fields or len(fields) > 64:
-        return None
-    lines = ["def build(fields, _id, ct, tables):",
-             "    get = fields.get",
-             f"    size = {_SYSTEM_SIZE} + len(_id)",
-             "    n = 0"]
-    out = ["    doc = {'_id': _id, '_creationTime': ct}"]
+def _body(fields: list[tuple[str, Any]], fail: str, indent: str) -> list[str] | None:
+    """Checking and assembling code for one document (``fields`` in, ``doc`` and ``size`` out);
+    ``fail`` is the statement for "take the general path"."""
+    lines = ["get = fields.get",
+             "size = _SYSTEM_SIZE + len(_id)",
+             "n = 0"]
+    out = ["doc = {'_id': _id, '_creationTime': ct}"]
     for i, (name, fv) in enumerate(fields):
         var = f"v{i}"
         check = _scalar_check(fv.kind, var)
@@ -72,35 +65,73 @@ def compile_builder(validator: Validator) -> Builder | None:
             return None
         cond, size_expr, int_fix = check
         key_size = len(name) + 1
-        lines.append(f"    {var} = get({name!r}, _MISSING)")
+        lines.append(f"{var} = get({name!r}, _MISSING)")
         if int_fix is not None:
-            lines.append(f"    {int_fix}")
+            lines.append(int_fix)
         if fv.is_optional:
-            lines += [f"    if {var} is _MISSING:",
-                      "        pass",
-                      f"    elif {var} is UNDEFINED:",
-                      "        n += 1",
-                      f"    elif {cond}:",
-                      f"        size += {key_size} + {size_expr}",
-                      "        n += 1",
-                      "    else:",
-                      "        return None"]
-            out += [f"    if {var} is not _MISSING and {var} is not UNDEFINED:",
-                    f"        doc[{name!r}] = {var}"]
-        else:
-            lines += [f"    if not ({cond}):",
-                      "        return None",
+            lines += [f"if {var} is _MISSING:",
+                      "    pass",
+                      f"elif {var} is UNDEFINED:",
+                      "    n += 1",
+                      f"elif {cond}:",
                       f"    size += {key_size} + {size_expr}",
-                      "    n += 1"]
-            out.append(f"    doc[{name!r}] = {var}")
-    lines += ["    if n != len(fields) or size > _SAFE_SIZE:",
-              "        return None",
-              *out,
-              "    return doc, size"]
+                      "    n += 1",
+                      "else:",
+                      f"    {fail}"]
+            out += [f"if {var} is not _MISSING and {var} is not UNDEFINED:",
+                    f"    doc[{name!r}] = {var}"]
+        else:
+            lines += [f"if not ({cond}):",
+                      f"    {fail}",
+                      f"size += {key_size} + {size_expr}",
+                      "n += 1"]
+            out.append(f"doc[{name!r}] = {var}")
+    lines += ["if n != len(fields) or size > _SAFE_SIZE:",
+              f"    {fail}",
+              *out]
+    return [indent + line for line in lines]
+
+
+def compile_builder(validator: Validator) -> Builder | None:
+    """A builder for ``v.object({...})`` of scalar fields, or ``None`` for other validators.
+
+    The builder also has ``.many(docs, ids, cts, out, start) -> (stop, max_size)``: it builds
+    ``docs[start:]`` into ``out`` and stops at the first one needing the general path (or the
+    end), so bulk imports pay no call per document.
+    """
+    from convex_lab.validators import VObject  # noqa: PLC0415
+
+    if not isinstance(validator, VObject):
+        return None
+    fields = sorted(validator.fields.items())
+    if not fields or len(fields) > 64:
+        return None
+    one = _body(fields, "return None", "    ")
+    many = _body(fields, "return i, max_size", "        ")
+    if one is None or many is None:
+        return None
+    source = "\n".join([
+        "def build(fields, _id, ct, tables):", *one, "    return doc, size",
+        "",
+        "def many(docs, ids, cts, out, start):",
+        "    max_size = 0",
+        "    append = out.append",
+        "    for i in range(start, len(docs)):",
+        "        fields = docs[i]",
+        "        _id = ids[i]",
+        "        ct = cts[i]",
+        *many,
+        "        append(doc)",
+        "        if size > max_size:",
+        "            max_size = size",
+        "    return len(docs), max_size",
+    ])
     namespace: dict[str, Any] = {"_MISSING": _MISSING, "UNDEFINED": UNDEFINED, "Int64": Int64,
-                                 "_SAFE_SIZE": _SAFE_SIZE}
-    exec(compile("\n".join(lines), f"<document builder {validator!r:.60}>", "exec"), namespace)
-    return namespace["build"]  # type: ignore[no-any-return]
+                                 "_SAFE_SIZE": _SAFE_SIZE, "_SYSTEM_SIZE": _SYSTEM_SIZE}
+    exec(compile(source, f"<document builder {validator!r:.60}>", "exec"), namespace)  # noqa: S102 (generated from validator kinds and repr'd names only)
+    build = namespace["build"]
+    build.many = namespace["many"]
+    return build  # type: ignore[no-any-return]
 
 
 def build_schemaless(fields: Mapping[str, Any], _id: str, ct: float,
@@ -141,3 +172,18 @@ def build_schemaless(fields: Mapping[str, Any], _id: str, ct: float,
     if size > _SAFE_SIZE:
         return None
     return doc, size
+
+
+def _schemaless_many(docs: list[Any], ids: list[str], cts: list[float],
+                     out: list[dict[str, Any]], start: int) -> tuple[int, int]:
+    max_size = 0
+    for i in range(start, len(docs)):
+        got = build_schemaless(docs[i], ids[i], cts[i], None)
+        if got is None:
+            return i, max_size
+        out.append(got[0])
+        max_size = max(max_size, got[1])
+    return len(docs), max_size
+
+
+build_schemaless.many = _schemaless_many  # type: ignore[attr-defined]

@@ -186,6 +186,7 @@ class Persistence:
         self._last_batch = 1
         self._known_tables: set[str] = set()
         self._statements: dict[tuple[str, int], Any] = {}
+        self._closed = False
         self._failed: BaseException | None = None
         self.con.execute("CREATE SCHEMA IF NOT EXISTS _convex")
         self.con.execute("CREATE TABLE IF NOT EXISTS _convex._tables(name VARCHAR, number INTEGER)")
@@ -366,7 +367,9 @@ class Persistence:
         try:
             self.flush()
         finally:
-            self.con.close()
+            with self._write_lock:  # waits for a background checkpoint
+                self._closed = True
+                self.con.close()
 
 
 class MemoryPersistence(Persistence):
@@ -384,7 +387,19 @@ class MemoryPersistence(Persistence):
         self._since_checkpoint = getattr(self, "_since_checkpoint", 0) + rows
         if self._since_checkpoint >= self.CHECKPOINT_ROWS:
             self._since_checkpoint = 0
-            self.con.execute("CHECKPOINT")
+            # Compression is for memory, not for correctness: do it in the background (DuckDB
+            # runs a checkpoint without the GIL). It holds the writer lock, so later flushes
+            # wait for it instead of racing it; flush() therefore also waits for it.
+            # Not a daemon: the interpreter must not exit while DuckDB is checkpointing.
+            threading.Thread(target=self._checkpoint, name="convex_lab-checkpoint").start()
+
+    def _checkpoint(self) -> None:
+        with self._write_lock:
+            if self._closed:
+                return
+            with contextlib.suppress(Exception):  # best effort: a busy database skips it
+                self.con.execute("CHECKPOINT")
+            release_free_memory()
 
     def wait(self, seq: int) -> None:
         if len(self._queue) >= MEMORY_FLUSH_ROWS and self._write_lock.acquire(blocking=False):
