@@ -7,6 +7,7 @@ Importing it is cheap and Jupyter-free: the store (and DuckDB) load when a ``Bac
 from __future__ import annotations
 
 import os
+from typing import Any
 
 # DuckDB's bundled jemalloc keeps freed pages for 10 s by default, so memory released by a
 # checkpoint (which compresses tables) would stay in RSS. Return it at once instead. jemalloc reads
@@ -32,6 +33,7 @@ from convex_lab.functions import (
 )
 from convex_lab.ids import Id
 from convex_lab.schema import define_schema, define_table
+from convex_lab.subscriptions import LiveQuery, watch
 from convex_lab.validators import pagination_opts_validator, v
 from convex_lab.values import UNDEFINED, Int64
 
@@ -42,6 +44,7 @@ __all__ = [
     "ConvexError",
     "Id",
     "Int64",
+    "LiveQuery",
     "UNDEFINED",
     "action",
     "api",
@@ -59,4 +62,19 @@ __all__ = [
     "query",
     "set_default_backend",
     "v",
+    "watch",
 ]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext convex_lab``: register the magics (see :mod:`convex_lab.jupyter`)."""
+    from convex_lab.jupyter import load_ipython_extension as load  # noqa: PLC0415 (IPython only here)
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext convex_lab`` (and ``%reload_ext``): remove what loading registered."""
+    from convex_lab.jupyter import unload_ipython_extension as unload  # noqa: PLC0415 (same)
+
+    unload(ipython)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import difflib
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from convex_lab.logs import LogEntry
     from convex_lab.store.engine import Store
     from convex_lab.store.transaction import Transaction
+    from convex_lab.subscriptions import LiveQuery, SubscriptionManager
 
 _CALL_VERB = {"query": "query", "mutation": "mutation", "action": "action"}
 _CTX_VERB = {"query": "run_query", "mutation": "run_mutation", "action": "run_action"}
@@ -93,6 +94,7 @@ class Backend:
         self._pushed_schema: Any = self.store.schema
         self.app: App = app if app is not None else default_app()
         self.closed = False
+        self._subscriptions: SubscriptionManager | None = None
         try:
             self.deploy(self.app)
         except BaseException:
@@ -107,8 +109,11 @@ class Backend:
             if app.schema is not None and app.schema is not self._pushed_schema:
                 self.store.set_schema(app.schema)
                 self._pushed_schema = app.schema
-            self.app = app
+            old, self.app = self.app, app
         app._deployed_to(self)
+        manager = self._subscriptions
+        if manager is not None and old is not app:
+            manager.switch_app(app)
 
     def _sync_schema(self) -> None:
         if self.app.schema is not self._pushed_schema and self.app.schema is not None:
@@ -175,12 +180,14 @@ class Backend:
 
     def run_function(self, ref: FunctionLike, args: Any = None, *, kind: str | None = None,
                      identity: Auth | Mapping[str, Any] | None = None, public_only: bool = False,
-                     caller: str = "backend", retries: int = 4) -> Any:
+                     caller: str = "backend", retries: int = 4, snapshot: int | None = None,
+                     on_reads: Callable[[Any], None] | None = None) -> Any:
         """Run any function top-level: the entry point for clients, the scheduler, servers.
 
         ``kind`` (if given) must match the function's; ``identity`` is a client identity dict
         (``{"subject", "issuer", ...}``) or an :class:`~convex_lab.context.Auth`; ``retries``
-        bounds OCC re-runs of a mutation.
+        bounds OCC re-runs of a mutation. ``snapshot`` runs a query at a pinned snapshot and
+        ``on_reads(read_set)`` receives what it read (live queries use both).
         """
         if self.closed:
             raise FunctionError("This backend is closed. Make a new one: cl.Backend(...).")
@@ -192,7 +199,8 @@ class Backend:
         records: list[Frame] = []
         try:
             return self._execute(fn, {} if args is None else args, auth, depth=0,
-                                 records=records, retries=retries)
+                                 records=records, retries=retries, snapshot=snapshot,
+                                 on_reads=on_reads)
         except BaseException as e:
             export_error(e)
             raise
@@ -225,7 +233,8 @@ class Backend:
 
     # Execution --------------------------------------------------------------------------------
     def _execute(self, fn: FunctionDef, args: Any, auth: Auth, *, depth: int,
-                 records: list[Frame], retries: int = 4) -> Any:
+                 records: list[Frame], retries: int = 4, snapshot: int | None = None,
+                 on_reads: Callable[[Any], None] | None = None) -> Any:
         """Run ``fn`` top-level (its own transaction, if it has one) and log it."""
         _logs.ensure_capture()
         frame = Frame(self, fn, auth, depth=depth, records=records, started=self.clock.now())
@@ -247,9 +256,14 @@ class Backend:
                 frame.tx = tx
                 ctx = (MutationCtx(frame, self._writer(tx)) if mutation
                        else QueryCtx(frame, self._reader(tx)))
-                return finish_result(fn, call_handler(fn, ctx, prepared), self._tables)
+                try:
+                    return finish_result(fn, call_handler(fn, ctx, prepared), self._tables)
+                finally:
+                    if on_reads is not None:  # failed runs too: their reads decide the re-run
+                        on_reads(tx.reads)
 
-            return self.store.run(body, read_only=not mutation, retries=retries)
+            return self.store.run(body, read_only=not mutation, retries=retries,
+                                  snapshot=None if mutation else snapshot)
         except BaseException as e:
             error = e
             raise
@@ -303,6 +317,31 @@ class Backend:
             )
         return self.resolve(ref, kind, caller="ctx")
 
+    # Live queries ----------------------------------------------------------------------------
+    @property
+    def subscriptions(self) -> SubscriptionManager:
+        """The live queries of this backend (made on first use)."""
+        manager = self._subscriptions
+        if manager is None:
+            from convex_lab.subscriptions import SubscriptionManager  # noqa: PLC0415
+
+            manager = self._subscriptions = SubscriptionManager(self)
+        return manager
+
+    def subscribe(self, ref: FunctionLike, args: Mapping[str, Any] | None = None, *,
+                  render: Callable[[Any], Any] | None = None) -> LiveQuery:
+        """A live query as the notebook's owner sees it (internal queries allowed)."""
+        return self.subscriptions.subscribe(ref, args, auth=None, public_only=False,
+                                            render=render)
+
+    def add_commit_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener()`` after each commit becomes visible; returns a remover."""
+        return self.subscriptions.add_commit_listener(listener)
+
+    def add_log_listener(self, listener: Callable[[LogEntry], None]) -> Callable[[], None]:
+        """Call ``listener(entry)`` for each new ``logs()`` entry; returns a remover."""
+        return self._log.add_listener(listener)
+
     # Data ------------------------------------------------------------------------------------
     def import_documents(self, table: str, documents: Any) -> list[str]:
         """Bulk-insert documents (dicts) into ``table`` as one commit; returns the new IDs.
@@ -313,6 +352,16 @@ class Backend:
         """
         self._sync_schema()
         return self.store.import_documents(table, documents)
+
+    def sql(self, query: str, params: Any = None) -> Any:
+        """Read-only DuckDB SQL over one view per table at one snapshot → a pandas DataFrame.
+
+        See :mod:`convex_lab.sql` for the views, their column types and the read-only rules.
+        """
+        from convex_lab.sql import snapshot_sql  # noqa: PLC0415 (pandas/DuckDB load on use)
+
+        self._sync_schema()
+        return snapshot_sql(self, query, params=params)
 
     # Observability ---------------------------------------------------------------------------
     def logs(self) -> list[LogEntry]:
@@ -332,6 +381,8 @@ class Backend:
         if self.closed:
             return
         self.closed = True
+        if self._subscriptions is not None:
+            self._subscriptions.close()
         self.store.close()
 
     def __enter__(self) -> Backend:

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from convex_lab.context import NO_AUTH, Auth, normalize_identity
@@ -19,6 +19,8 @@ from convex_lab.context import NO_AUTH, Auth, normalize_identity
 if TYPE_CHECKING:
     from convex_lab.backend import Backend
     from convex_lab.functions import FunctionLike
+    from convex_lab.live_pages import PaginatedLiveQuery
+    from convex_lab.subscriptions import LiveQuery
 
 
 class Client:
@@ -44,8 +46,28 @@ class Client:
     def mutation(self, ref: FunctionLike, args: Mapping[str, Any] | None = None) -> Any:
         """Run a public mutation; this client's mutations run one at a time, in order."""
         with self._mutation_lock:
-            return self.backend.run_function(ref, args, kind="mutation", identity=self._auth,
-                                             public_only=True, caller="client")
+            result = self.backend.run_function(ref, args, kind="mutation", identity=self._auth,
+                                               public_only=True, caller="client")
+        manager = self.backend._subscriptions
+        if manager is not None:
+            manager.refresh()  # read your writes: live queries reflect this commit on return
+        return result
+
+    def subscribe(self, ref: FunctionLike, args: Mapping[str, Any] | None = None, *,
+                  render: Callable[[Any], Any] | None = None) -> LiveQuery:
+        """A live query of a public query as this client sees it (``docs/live-queries.md``)."""
+        return self.backend.subscriptions.subscribe(ref, args, auth=self._auth,
+                                                    public_only=True, render=render)
+
+    def subscribe_paginated(self, ref: FunctionLike, args: Mapping[str, Any] | None = None, *,
+                            initial_num_items: int = 10) -> PaginatedLiveQuery:
+        """A paginated live query (the query takes ``paginationOpts``; see live_pages.py)."""
+        from convex_lab.live_pages import PaginatedLiveQuery  # noqa: PLC0415
+
+        fn = self.backend.resolve(ref, "query", public_only=True, caller="client")
+        return PaginatedLiveQuery(self.backend.subscriptions, fn.path, args or {},
+                                  auth=self._auth, public_only=True,
+                                  initial_num_items=initial_num_items)
 
     def action(self, ref: FunctionLike, args: Mapping[str, Any] | None = None) -> Any:
         """Run a public action (actions of one client may run concurrently)."""

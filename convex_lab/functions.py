@@ -303,6 +303,8 @@ class App:
         self.http = http
         self.functions: dict[str, FunctionDef] = {}
         self._backend: weakref.ref[Backend] | None = None
+        # Called with each (re)registered function: live queries of a redefined function re-run.
+        self.on_register: list[Callable[[FunctionDef], None]] = []
         self.query = FunctionDecorator(self, "query", "public")
         self.mutation = FunctionDecorator(self, "mutation", "public")
         self.action = FunctionDecorator(self, "action", "public")
@@ -315,6 +317,8 @@ class App:
         """Add ``fn`` (replacing any function at its path) and return it."""
         fn.app = self
         self.functions[fn.path] = fn
+        for listener in list(self.on_register):
+            listener(fn)
         return fn
 
     def function(self, path: str) -> FunctionDef | None:

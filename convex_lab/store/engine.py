@@ -318,13 +318,24 @@ class Store:
             t.set_indexes(dict(table_def.indexes) if table_def is not None else {})
 
     # Transactions ----------------------------------------------------------------------------
-    def begin(self, *, read_only: bool = False) -> Transaction:
+    def pin(self) -> tuple[int, int]:
+        """Hold the current snapshot so transactions can still begin at it later:
+        ``(token, ts)``; release with :meth:`end` ``(token)``. Live queries refresh together at
+        one pinned snapshot."""
+        with self.lock:
+            serial = next(self._serials)
+            self._active[serial] = self.visible_ts
+            return serial, self.visible_ts
+
+    def begin(self, *, read_only: bool = False, snapshot: int | None = None) -> Transaction:
+        """A transaction at the latest visible snapshot, or at ``snapshot`` (which must be
+        pinned, see :meth:`pin`)."""
         from convex_lab.store.transaction import Transaction  # noqa: PLC0415 (cycle)
 
         if self.closed:
             raise InvalidTableError("This backend is closed. Open a new one.", code="Closed")
         with self.lock:
-            snapshot = self.visible_ts
+            snapshot = self.visible_ts if snapshot is None else min(snapshot, self.visible_ts)
             serial = next(self._serials)
             self._active[serial] = snapshot
             creation = max(self._creation_next, self.now())
@@ -530,11 +541,13 @@ class Store:
         return ids
 
     def run(self, body: Callable[[Transaction], T], *, read_only: bool = False,
-            retries: int = 4) -> T:
-        """Run ``body`` in a transaction and commit it, re-running it on OCC conflicts."""
+            retries: int = 4, snapshot: int | None = None) -> T:
+        """Run ``body`` in a transaction and commit it, re-running it on OCC conflicts.
+        ``snapshot`` (read-only runs) reads at a pinned snapshot instead of the latest."""
         from convex_lab.store.transaction import run_with_retries  # noqa: PLC0415
 
-        return run_with_retries(self, body, read_only=read_only, retries=retries)
+        return run_with_retries(self, body, read_only=read_only, retries=retries,
+                                snapshot=snapshot)
 
     # Housekeeping ----------------------------------------------------------------------------
     def flush(self) -> None:

@@ -174,10 +174,21 @@ class Query:
     def _full(self) -> Interval:
         return self._interval if self._interval is not None else full_range(self._spec())
 
+    def _missing_table(self, interval: Interval) -> bool:
+        """True when the table does not exist yet. The range still goes into the read set, so
+        the first insert into the table conflicts with (and invalidates) this read."""
+        if self._table is not None:
+            return False
+        tx = self._db._tx
+        tx.reads.add_range(self._table_name, self._index, interval.lo, interval.hi)
+        tx._count_interval()
+        return True
+
     def _rows(self, interval: Interval, batch: int) -> Iterator[dict[str, Any]]:
         """Stored documents passing the filters, in order, fetched lazily."""
-        if self._table is None:
+        if self._missing_table(interval):
             return
+        assert self._table is not None
         scan = self._db._tx.scan(self._table, self._index, interval,
                                  reverse=self._order == "desc")
         filters = self._filters
@@ -219,9 +230,10 @@ class Query:
         n = int(count)
         self._add_operator()
         self._start()
-        if n == 0 or self._table is None:
+        if n == 0 or self._missing_table(self._full()):
             return []
         copy = self._copier()
+        assert self._table is not None  # _missing_table() returned False
         if not self._filters:  # one fetch of exactly n: the read set is exactly what is returned
             scan = self._db._tx.scan(self._table, self._index, self._full(),
                                      reverse=self._order == "desc")
@@ -323,7 +335,8 @@ class Query:
         rows_read = 0
         exhausted = False
         status: str | None = None
-        if self._table is not None and lo < hi:
+        if lo < hi and not self._missing_table(Interval(lo, hi)):
+            assert self._table is not None
             scan = self._db._tx.scan(self._table, self._index, Interval(lo, hi), reverse=reverse)
             limit = None if end_cursor is not None else int(num_items)  # type: ignore[arg-type]
             while not exhausted:

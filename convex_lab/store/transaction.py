@@ -587,7 +587,7 @@ def _first(pair: tuple[Key, Any]) -> Key:
 
 
 def run_with_retries(store: Store, body: Callable[[Transaction], T], *, read_only: bool,
-                     retries: int) -> T:
+                     retries: int, snapshot: int | None = None) -> T:
     """Run ``body`` in a fresh transaction and commit; on an OCC conflict, run it again.
 
     After ``retries`` re-runs it raises ``OptimisticConcurrencyControlFailure`` with Convex's
@@ -597,7 +597,7 @@ def run_with_retries(store: Store, body: Callable[[Transaction], T], *, read_onl
 
     attempt = 0
     while True:
-        tx = store.begin(read_only=read_only)
+        tx = store.begin(read_only=read_only, snapshot=snapshot)
         try:
             result = body(tx)
             tx.commit()

@@ -1,0 +1,383 @@
+"""Live queries: query results kept current as commits change what they read (DESIGN §4, §8).
+
+Model (reference §6). A subscription is an *execution* of one query with fixed arguments and
+identity; identical subscriptions share one execution. Each run records the read set; the
+backend's :class:`~convex_lab.invalidation.InvalidationIndex` maps commits back to the executions
+whose reads they touched, and only those re-run.
+
+Invariants
+----------
+* **One snapshot.** A refresh pins the latest visible snapshot and re-runs every invalidated
+  execution at it; executions not invalidated are still exact at that snapshot (no commit since
+  their run touched their reads), so every live query a client sees is consistent at one ts.
+* **Read your writes.** ``Client.mutation`` returns only after a refresh that includes its commit.
+* **Delivery.** Inside a Jupyter kernel (an asyncio loop running in the main thread) refreshes
+  are scheduled on that loop: commits made while a cell runs are coalesced into one refresh that
+  runs when the cell yields or ends, and callbacks run on the kernel's main thread. Elsewhere a
+  refresh runs synchronously in the committing thread, right after the commit.
+* **Callbacks.** ``on_change(cb)`` gets each new *different* successful value; ``on_update(cb)``
+  gets the live query after any change of value, error or status. A failing run keeps the last
+  good value. Nothing fires after ``close()``. A callback that raises is reported on stderr and
+  does not disturb the commit that triggered it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from convex_lab.invalidation import InvalidationIndex
+from convex_lab.values import values_equal
+
+if TYPE_CHECKING:
+    from convex_lab.backend import Backend
+    from convex_lab.context import Auth
+    from convex_lab.functions import FunctionDef, FunctionLike
+    from convex_lab.store.engine import Commit
+    from convex_lab.store.readset import ReadSet
+
+
+def _report(what: str) -> None:
+    sys.stderr.write(f"convex_lab: a live-query callback raised ({what}):\n")
+    traceback.print_exc()
+
+
+def _kernel_loop() -> asyncio.AbstractEventLoop | None:
+    """The asyncio loop running in the main thread (a Jupyter kernel's), if any."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        loop = asyncio.get_event_loop()
+    except RuntimeError:
+        return None
+    return loop if loop.is_running() else None
+
+
+class _Execution:
+    """One query run repeatedly: shared by identical live queries (or owned by one page)."""
+
+    __slots__ = ("__weakref__", "args", "auth", "dirty", "error", "key", "lives", "manager",
+                 "path", "public_only", "ran", "status", "value", "version")
+
+    def __init__(self, manager: SubscriptionManager, key: Any, path: str, args: dict[str, Any],
+                 *, auth: Auth | None, public_only: bool) -> None:
+        self.manager = manager
+        self.key = key
+        self.path = path
+        self.args = args
+        self.auth = auth
+        self.public_only = public_only
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.status = "loading"
+        self.version = 0
+        self.ran = False
+        self.lives: list[Any] = []
+
+    def run(self, snapshot: int | None) -> tuple[bool, bool]:
+        """Re-run at ``snapshot``; returns (value changed, anything changed)."""
+        manager = self.manager
+        reads: list[ReadSet] = []
+        try:
+            value = manager.backend.run_function(
+                self.path, self.args, kind="query", identity=self.auth,
+                public_only=self.public_only, caller="client", snapshot=snapshot,
+                on_reads=reads.append)
+            error: BaseException | None = None
+        except Exception as e:  # noqa: BLE001 (a failing query shows its error, stays live)
+            value, error = None, e
+        if reads:
+            manager.index.add(self, reads[-1], manager.index_kinds())
+        else:  # it failed before reading: re-run on any change to the function only
+            manager.index.remove(self)
+        first = not self.ran
+        self.ran = True
+        if error is not None:
+            changed_any = self.status != "error" or str(error) != str(self.error)
+            self.error, self.status = error, "error"
+            if changed_any:
+                self.version += 1
+            return False, changed_any
+        changed = first or not values_equal(value, self.value)
+        changed_any = changed or self.status != "ready"
+        self.value, self.error, self.status = value, None, "ready"
+        if changed_any:
+            self.version += 1
+        return changed, changed_any
+
+
+class LiveQuery:
+    """A query kept current (see module docstring and ``docs/live-queries.md``)."""
+
+    def __init__(self, manager: SubscriptionManager, execution: _Execution,
+                 render: Callable[[Any], Any] | None = None) -> None:
+        self._manager = manager
+        self._execution: _Execution | None = execution
+        self._on_change: list[Callable[[Any], None]] = []
+        self._on_update: list[Callable[[LiveQuery], None]] = []
+        self._last: tuple[Any, BaseException | None, str, int] = (None, None, "loading", 0)
+        self.path = execution.path
+        self.args = execution.args
+        self.render = render
+        self._sync()
+
+    def _sync(self) -> None:
+        ex = self._execution
+        if ex is not None:
+            self._last = (ex.value, ex.error, ex.status, ex.version)
+
+    @property
+    def value(self) -> Any:
+        return self._last[0]
+
+    @property
+    def error(self) -> BaseException | None:
+        return self._last[1]
+
+    @property
+    def status(self) -> str:
+        return "closed" if self._execution is None else self._last[2]
+
+    @property
+    def version(self) -> int:
+        return self._last[3]
+
+    @property
+    def closed(self) -> bool:
+        return self._execution is None
+
+    def on_change(self, callback: Callable[[Any], None]) -> Callable[[], None]:
+        """Call ``callback(value)`` after each new, different successful result."""
+        self._on_change.append(callback)
+        return lambda: self._on_change.remove(callback) if callback in self._on_change else None
+
+    def on_update(self, callback: Callable[[LiveQuery], None]) -> Callable[[], None]:
+        """Call ``callback(live)`` after any change of value, error or status."""
+        self._on_update.append(callback)
+        return lambda: self._on_update.remove(callback) if callback in self._on_update else None
+
+    def _deliver(self, changed: bool, changed_any: bool) -> None:
+        if self._execution is None:
+            return
+        self._sync()
+        if changed:
+            for cb in list(self._on_change):
+                try:
+                    cb(self.value)
+                except Exception:  # noqa: BLE001 (reported; other callbacks still run)
+                    _report(f"on_change of {self.path}")
+        if changed_any:
+            for cb in list(self._on_update):
+                try:
+                    cb(self)
+                except Exception:  # noqa: BLE001
+                    _report(f"on_update of {self.path}")
+
+    def close(self) -> None:
+        """Stop updating; the last value stays readable."""
+        ex = self._execution
+        if ex is None:
+            return
+        self._execution = None
+        self._manager.release(ex, self)
+        for cb in list(self._on_update):
+            try:
+                cb(self)
+            except Exception:  # noqa: BLE001
+                _report(f"on_update of {self.path}")
+        self._on_change.clear()
+        self._on_update.clear()
+
+    def refresh(self) -> None:
+        """Deliver pending updates now (normally automatic)."""
+        self._manager.refresh()
+
+    def _ipython_display_(self) -> None:
+        from convex_lab.jupyter.widgets import display_live  # noqa: PLC0415 (Jupyter only here)
+
+        display_live(self)
+
+    def __repr__(self) -> str:
+        state = self.status if self.status != "error" else f"error: {self.error}"
+        return f"<LiveQuery {self.path}({self.args}) {state}, version {self.version}>"
+
+
+class SubscriptionManager:
+    """The live queries of one backend (made on first use: ``backend.subscriptions``)."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.index = InvalidationIndex()
+        self._executions: dict[Any, _Execution] = {}
+        self._lock = threading.RLock()
+        self._refresh_lock = threading.RLock()
+        self._dirty: set[_Execution] = set()
+        self._scheduled = False
+        self._loop = _kernel_loop()
+        self._commit_listeners: list[Callable[[], None]] = []
+        self._unlisten = backend.store.add_listener(self._on_commit)
+        self._app = backend.app
+        backend.app.on_register.append(self._on_register)
+
+    # Subscribing ---------------------------------------------------------------------------
+    def subscribe(self, ref: FunctionLike, args: Mapping[str, Any] | None, *, auth: Auth | None,
+                  public_only: bool, render: Callable[[Any], Any] | None = None) -> LiveQuery:
+        fn = self.backend.resolve(ref, "query", public_only=public_only,
+                                  caller="client" if public_only else "backend")
+        args = dict(args or {})
+        key = (fn.path, _args_key(args), _auth_key(auth), public_only)
+        with self._lock:
+            ex = self._executions.get(key)
+            fresh = ex is None
+            if ex is None:
+                ex = self._executions[key] = _Execution(self, key, fn.path, args, auth=auth,
+                                                        public_only=public_only)
+        if fresh:
+            with self._refresh_lock:
+                ex.run(None)
+        live = LiveQuery(self, ex, render)
+        ex.lives.append(live)
+        return live
+
+    def page_execution(self, path: str, args: dict[str, Any], auth: Auth | None,
+                       public_only: bool, owner: Any) -> _Execution:
+        """An unshared execution for one page of a paginated live query."""
+        key = ("page", id(owner), id(args))
+        ex = _Execution(self, key, path, args, auth=auth, public_only=public_only)
+        with self._lock:
+            self._executions[key] = ex
+        return ex
+
+    def release(self, ex: _Execution, live: Any) -> None:
+        with self._lock:
+            if live in ex.lives:
+                ex.lives.remove(live)
+            if not ex.lives and self._executions.get(ex.key) is ex:
+                del self._executions[ex.key]
+                self.index.remove(ex)
+                self._dirty.discard(ex)
+
+    def index_kinds(self) -> dict[tuple[str, str], str]:
+        return {(t.name, name): spec.kind for t in self.backend.store.tables.values()
+                for name, spec in t.specs.items()}
+
+    # Invalidation --------------------------------------------------------------------------
+    def _on_commit(self, commit: Commit) -> None:
+        try:
+            owners = self.index.affected(commit, self.backend.store.tables)
+            if owners:
+                with self._lock:
+                    self._dirty.update(o for o in owners if isinstance(o, _Execution))
+                self._schedule()
+            for listener in list(self._commit_listeners):
+                listener()
+        except Exception:  # noqa: BLE001 (never break the commit that called us)
+            _report("commit listener")
+
+    def _on_register(self, fn: FunctionDef) -> None:
+        """A (re)defined function: its live queries re-run with the new code."""
+        with self._lock:
+            hit = [ex for ex in self._executions.values() if ex.path == fn.path]
+            self._dirty.update(hit)
+        if hit:
+            self._schedule()
+
+    def add_commit_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
+        self._commit_listeners.append(listener)
+        return lambda: (self._commit_listeners.remove(listener)
+                        if listener in self._commit_listeners else None)
+
+    def _schedule(self) -> None:
+        loop = self._loop
+        if loop is None or not loop.is_running() or loop.is_closed():
+            self.refresh()
+            return
+        with self._lock:
+            if self._scheduled:
+                return
+            self._scheduled = True
+        if threading.current_thread() is threading.main_thread():
+            loop.call_soon(self.refresh)
+        else:
+            loop.call_soon_threadsafe(self.refresh)
+
+    def refresh(self) -> None:
+        """Re-run every invalidated execution at one snapshot, then deliver the updates."""
+        with self._refresh_lock:
+            with self._lock:
+                self._scheduled = False
+                dirty = [ex for ex in self._dirty if self._executions.get(ex.key) is ex]
+                self._dirty.clear()
+            if not dirty:
+                return
+            store = self.backend.store
+            token, ts = store.pin()
+            try:
+                results = [(ex, ex.run(ts)) for ex in dirty]
+            finally:
+                store.end(token)
+            # Move every live query to the new snapshot first, then call back: a callback
+            # that reads another live query sees it at the same snapshot.
+            for ex, _ in results:
+                for live in list(ex.lives):
+                    if isinstance(live, LiveQuery):
+                        live._sync()
+            for ex, (changed, changed_any) in results:
+                for live in list(ex.lives):
+                    live._deliver(changed, changed_any)
+
+    def switch_app(self, app: Any) -> None:
+        """A redeploy with another App: listen to it, and re-run every live query."""
+        if self._on_register in self._app.on_register:
+            self._app.on_register.remove(self._on_register)
+        self._app = app
+        app.on_register.append(self._on_register)
+        with self._lock:
+            self._dirty.update(self._executions.values())
+        self._schedule()
+
+    def close(self) -> None:
+        self._unlisten()
+        if self._on_register in self._app.on_register:
+            self._app.on_register.remove(self._on_register)
+        with self._lock:
+            self._executions.clear()
+            self._dirty.clear()
+
+    def __len__(self) -> int:
+        return len(self._executions)
+
+
+def _args_key(args: Mapping[str, Any]) -> Any:
+    from convex_lab.values import sort_key  # noqa: PLC0415
+
+    try:
+        return sort_key(dict(args))
+    except Exception:  # noqa: BLE001 (unhashable/odd args: never share)
+        return object()
+
+
+def _auth_key(auth: Auth | None) -> Any:
+    if auth is None:
+        return None
+    identity = auth.get_user_identity()
+    return None if identity is None else identity.get("tokenIdentifier")
+
+
+def watch(ref: FunctionLike, args: Mapping[str, Any] | None = None, /, *,
+          render: Callable[[Any], Any] | None = None, **kwargs: Any) -> LiveQuery:
+    """A live query on the default backend, as the notebook's owner sees it (DESIGN §4).
+
+    Arguments come as a dict or as keywords: ``cl.watch(list_messages, channel=c)``. In IPython
+    the result displays itself as a live widget; ``render=`` (a function of the value returning
+    a DataFrame, HTML or a matplotlib figure) is what the widget shows, re-rendered on change.
+    """
+    from convex_lab.backend import default_backend  # noqa: PLC0415 (backend imports us lazily)
+
+    if args is not None and kwargs:
+        raise TypeError("Give the query's arguments as a dict or as keywords, not both.")
+    return default_backend().subscribe(ref, args if args is not None else kwargs, render=render)
