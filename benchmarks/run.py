@@ -13,13 +13,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import bench_bulk, bench_reads, bench_writes
+from benchmarks import bench_bulk, bench_live, bench_reads, bench_writes
 from benchmarks._common import Row, print_table
 
 BENCHES = {
     "P1": bench_writes.bench_p1,
     "P1d": bench_writes.bench_p1d,
     "P2": bench_reads.bench_p2,
+    "P3": bench_live.bench_p3,
     "P6": bench_bulk.bench_p6,
     "M1": bench_bulk.bench_m1,
 }
