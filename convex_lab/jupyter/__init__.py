@@ -1,0 +1,44 @@
+"""convex_lab in Jupyter: the IPython extension (magics) and, beside it, the widgets.
+
+This package is the only part of convex_lab that imports IPython, ipywidgets, anywidget or
+traitlets (DESIGN §1); the core never imports it at module level.
+
+``%load_ext convex_lab`` calls :func:`load_ipython_extension`, which registers the magics of
+:mod:`convex_lab.jupyter.magics` on the shell; :func:`unload_ipython_extension` removes exactly
+what it registered, so ``%reload_ext convex_lab`` picks up new code. Loading twice is harmless.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Per shell: the Magics instances this extension registered (to unregister exactly those).
+_registered: dict[int, list[Any]] = {}
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register the ``%convex``, ``%%schema``, ``%%query``/``%%mutation``/``%%action`` and
+    ``%%sql`` magics on ``ipython``."""
+    from convex_lab.jupyter.magics import MAGICS  # noqa: PLC0415 (IPython loads only here)
+
+    unload_ipython_extension(ipython)
+    instances = [cls(shell=ipython) for cls in MAGICS]
+    ipython.register_magics(*instances)
+    _registered[id(ipython)] = instances
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """Remove the magics :func:`load_ipython_extension` registered on ``ipython``."""
+    instances = _registered.pop(id(ipython), [])
+    manager = ipython.magics_manager
+    for instance in instances:
+        for kind in ("line", "cell"):
+            table = manager.magics[kind]
+            for name in instance.magics[kind]:
+                # Only if it is still ours: another extension may have taken the name since.
+                if getattr(table.get(name), "__self__", None) is instance:
+                    del table[name]
+        manager.registry.pop(type(instance).__name__, None)
+
+
+__all__ = ["load_ipython_extension", "unload_ipython_extension"]
