@@ -34,7 +34,19 @@ QUICKSTART_EXPECTED: dict[str, object] = {
     "reopened-count": 2,
     "cleanup": False,
 }
-EXPECTED_BY_NOTEBOOK: dict[str, dict[str, object]] = {"00-quickstart.ipynb": QUICKSTART_EXPECTED}
+# 01-quickstart.ipynb, the chat tutorial (seeded 3 messages; 2 more from a cell, 1 from %convex run)
+CHAT_EXPECTED: dict[str, object] = {
+    "seeded": 3,
+    "after-sends": ["Does it scale?", "Look up: the table and the chart just changed."],
+    "sql-counts": {"ada": 3, "grace": 2, "linus": 1},
+}
+EXPECTED_BY_NOTEBOOK: dict[str, dict[str, object]] = {
+    "00-quickstart.ipynb": QUICKSTART_EXPECTED,
+    "01-quickstart.ipynb": CHAT_EXPECTED,
+}
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
 pytestmark = pytest.mark.notebook
 
@@ -92,6 +104,67 @@ def _errors(nb: Any) -> list[str]:
     ]
 
 
+def _cell(nb: Any, cell_id: str) -> Any:
+    for cell in nb.cells:
+        if cell.get("id") == cell_id:
+            return cell
+    raise AssertionError(f"no cell with id {cell_id!r}")
+
+
+def _widget_state(nb: Any, cell_id: str) -> dict[str, Any]:
+    """The stored state of the anywidget a cell displayed (nbclient stores widget state)."""
+    views = [
+        output.data[WIDGET_VIEW]
+        for output in _cell(nb, cell_id).outputs
+        if output.output_type in ("display_data", "execute_result") and WIDGET_VIEW in output.data
+    ]
+    assert len(views) == 1, f"cell {cell_id!r}: expected one widget output, got {len(views)}"
+    states = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    model = states.get(views[0]["model_id"])
+    assert model is not None, f"cell {cell_id!r}: no stored state for its widget"
+    assert model["model_name"] == "AnyModel", model["model_name"]
+    state: dict[str, Any] = model["state"]
+    return state
+
+
+def _check_chat_tutorial(nb: Any) -> None:
+    """01-quickstart.ipynb: the live table, the live chart and the function runner are anywidget
+    views of convex_lab's bundle, the table follows list_messages, the chart is a rendered PNG.
+
+    nbclient has no front-end and keeps only the widget updates sent while a cell runs, so
+    this checks the kernel-side state when each widget was shown; tests/browser checks that the
+    DOM then updates live."""
+    table = _widget_state(nb, "live-table")
+    assert table["_view"] == "live_query"
+    assert table["path"].endswith("list_messages"), table["path"]
+    assert table["status"] == "ready", table.get("error")
+    bodies = [row["body"] for row in table["value"]]
+    assert bodies[:3] == ["Hello, world!", "Hi Ada. Shall we build a chat app?",
+                          "It is already running, in this notebook."], bodies
+
+    chart = _widget_state(nb, "live-chart")
+    assert chart["_view"] == "live_query"
+    assert chart["status"] == "ready", chart.get("error")
+    assert chart["rendered"] is True
+    assert '<img class="cl-render-img"' in chart["html"]
+    assert "data:image/png;base64," in chart["html"]
+
+    runner = _widget_state(nb, "function-runner")
+    assert runner["_view"] == "function_runner"
+    assert runner["selected"].endswith("send"), runner["selected"]
+    send = [f for f in runner["functions"] if f["path"] == runner["selected"]]
+    assert send and sorted(send[0]["args"]["value"]) == ["author", "body", "channel"], send
+
+    run_output = "".join(
+        str(output.get("data", {}).get("text/plain", "")) + str(output.get("text", ""))
+        for output in _cell(nb, "convex-run").outputs
+    )
+    assert "messages" in run_output, f"%convex run send displayed {run_output!r}"
+
+
+EXTRA_CHECKS = {"01-quickstart.ipynb": _check_chat_tutorial}
+
+
 def test_notebooks_exist() -> None:
     assert NOTEBOOKS, f"no notebooks in {NOTEBOOK_DIR}"
     missing = set(EXPECTED_BY_NOTEBOOK) - {p.name for p in NOTEBOOKS}
@@ -115,3 +188,5 @@ def test_notebook_runs(path: Path) -> None:
         except (ValueError, SyntaxError):
             value = got
         assert value == want, f"{path.name} [{tag}]: expected {want!r}, displayed {got}"
+    if path.name in EXTRA_CHECKS:
+        EXTRA_CHECKS[path.name](nb)

@@ -260,6 +260,15 @@ class NotebookPage:
         """``(cell type, source)`` of every cell, from the notebook model."""
         return [tuple(x) for x in self.page.evaluate(CELL_SOURCES_JS)]  # type: ignore[misc]
 
+    def index_of(self, cell_id: str) -> int:
+        """The index of the cell whose nbformat ``id`` is ``cell_id``."""
+        ids: list[str] = self.page.evaluate(
+            "() => window.jupyterapp.shell.currentWidget.content.widgets.map(c => c.model.id)"
+        )
+        if cell_id not in ids:
+            raise KeyError(f"{self.name} has no cell with id {cell_id!r} (ids: {ids})")
+        return ids.index(cell_id)
+
     def code_cells(self) -> list[int]:
         return [i for i, (kind, _) in enumerate(self.sources()) if kind == "code"]
 
@@ -326,9 +335,21 @@ class NotebookPage:
         self.page.locator(f".lm-MenuBar-itemLabel:text-is('{menu}')").click()
         self.page.locator(f".lm-Menu-itemLabel:text-is('{item}')").click()
 
-    def screenshot(self, label: str) -> Path:
+    def screenshot(self, label: str, at_cell: int | None = None) -> Path:
+        """Save ``<artifacts>/<label>.png`` of the window; ``at_cell`` scrolls that cell to the
+        top first (JupyterLab paints off-screen cells lazily, so wait for two frames)."""
+        if at_cell is not None:
+            self.page.evaluate(
+                """async (i) => {
+                  const panel = window.jupyterapp.shell.currentWidget;
+                  panel.content.widgets[i].node.scrollIntoView({block: 'start'});
+                  for (let k = 0; k < 3; k++) await new Promise(r => requestAnimationFrame(r));
+                }""",
+                at_cell,
+            )
+            self.page.wait_for_timeout(200)
         path = self.artifacts / f"{label}.png"
-        self.page.screenshot(path=str(path), full_page=True)
+        self.page.screenshot(path=str(path))
         return path
 
     def page_errors(self) -> list[str]:
