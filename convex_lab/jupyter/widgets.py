@@ -1,0 +1,107 @@
+"""convex_lab's notebook widgets (DESIGN §6): factories over one shared anywidget front-end.
+
+::
+
+    live_widget(live, render=None)        a LiveQuery: table / value / JSON tree, or render='s HTML
+    paginated_widget(pq)                  a PaginatedLiveQuery with "Load more"
+    data_browser(backend, table=None)     page, order, filter, edit a field, delete
+    function_runner(backend, ref=None, *, allow_internal=True)   a form from the args validator
+    logs_dashboard(backend)               recent executions, live
+
+Every widget keeps its state in synced traits and answers front-end requests with structured
+responses (``convex_lab.jupyter._protocol``); ``widget.close()`` unsubscribes it from its query
+or backend. ``render=`` is a function of the query's value returning a DataFrame, HTML (a string
+or an object with ``_repr_html_``) or a matplotlib figure; it runs again on every new value, so
+a chart drawn from a live query is a live chart.
+
+This module imports anywidget, so ``convex_lab`` itself never imports it: the core reaches it
+lazily (``LiveQuery._ipython_display_`` calls :func:`display_live`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from convex_lab.jupyter._base import STATIC, BundleMissingError, ConvexWidget, load_bundle
+from convex_lab.jupyter._browser import DataBrowserWidget
+from convex_lab.jupyter._live import (
+    LiveQueryLike,
+    LiveQueryWidget,
+    PaginatedLike,
+    PaginatedWidget,
+)
+from convex_lab.jupyter._protocol import PROTOCOL_VERSION
+from convex_lab.jupyter._runner import FunctionRunnerWidget, LogsWidget
+
+if TYPE_CHECKING:
+    from convex_lab.backend import Backend
+    from convex_lab.functions import FunctionLike
+
+
+def live_widget(live: LiveQueryLike, render: Callable[[Any], Any] | None = None) -> LiveQueryWidget:
+    """A widget following ``live`` (a ``LiveQuery``); ``render`` as in the module docstring
+    (default: the ``render=`` the live query was subscribed with, if any).
+
+    >>> w = live_widget(client.subscribe(list_messages, {"channel": c}))   # doctest: +SKIP
+    >>> live_widget(live, render=lambda rows: pd.DataFrame(rows).plot().figure)  # doctest: +SKIP
+    """
+    if render is None:
+        render = getattr(live, "render", None)
+    return LiveQueryWidget(live, render)
+
+
+def paginated_widget(pq: PaginatedLike, page_size: int = 10) -> PaginatedWidget:
+    """A widget following ``pq`` (a ``PaginatedLiveQuery``); "Load more" asks ``page_size``."""
+    return PaginatedWidget(pq, page_size)
+
+
+def data_browser(backend: Backend, table: str | None = None, *,
+                 page_size: int = 25) -> DataBrowserWidget:
+    """Browse ``backend``'s tables (starting at ``table``, else the first one)."""
+    return DataBrowserWidget(backend, table, page_size=page_size)
+
+
+def function_runner(backend: Backend, ref: FunctionLike | None = None, *,
+                    allow_internal: bool = True) -> FunctionRunnerWidget:
+    """Run ``backend``'s functions from a generated form (``ref`` preselects one).
+
+    ``allow_internal``: whether internal functions are listed and runnable. The notebook's owner
+    is the deployment's admin, so it defaults to True; pass False for a widget that should
+    reach only what a client could.
+    """
+    return FunctionRunnerWidget(backend, ref, allow_internal=allow_internal)
+
+
+def logs_dashboard(backend: Backend, *, limit: int = 200) -> LogsWidget:
+    """The last ``limit`` executions of ``backend``, updated as functions run."""
+    return LogsWidget(backend, limit=limit)
+
+
+def display_live(live: LiveQueryLike) -> LiveQueryWidget:
+    """Display ``live`` as a live widget in the current output (``_ipython_display_``)."""
+    from IPython.display import display  # noqa: PLC0415 (only when displaying)
+
+    widget = live_widget(live)
+    display(widget)
+    return widget
+
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "STATIC",
+    "BundleMissingError",
+    "ConvexWidget",
+    "DataBrowserWidget",
+    "FunctionRunnerWidget",
+    "LiveQueryWidget",
+    "LogsWidget",
+    "PaginatedWidget",
+    "data_browser",
+    "display_live",
+    "function_runner",
+    "live_widget",
+    "load_bundle",
+    "logs_dashboard",
+    "paginated_widget",
+]

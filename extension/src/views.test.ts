@@ -1,0 +1,129 @@
+import { describe, expect, it } from "vitest";
+import type { Handler, Model } from "./model";
+import { mount } from "./index";
+import { PROTOCOL_VERSION } from "./protocol";
+import { parseText } from "./lib/form";
+import { jsonText, scalarText } from "./lib/values";
+
+/** A stand-in for anywidget's model: traits, events, and what the view sent. */
+class FakeModel implements Model {
+  readonly sent: { [key: string]: unknown }[] = [];
+  private readonly handlers = new Map<string, Set<Handler>>();
+
+  constructor(private readonly state: { [key: string]: unknown }) {}
+
+  get(key: string): unknown {
+    return this.state[key];
+  }
+  set(key: string, value: unknown): void {
+    this.state[key] = value;
+    this.emit(`change:${key}`);
+  }
+  save_changes(): void {}
+  on(event: string, callback: Handler): void {
+    if (!this.handlers.has(event)) this.handlers.set(event, new Set());
+    this.handlers.get(event)?.add(callback);
+  }
+  off(event?: string | null, callback?: Handler | null): void {
+    if (event && callback) this.handlers.get(event)?.delete(callback);
+  }
+  send(content: unknown): void {
+    this.sent.push(content as { [key: string]: unknown });
+  }
+  emit(event: string, ...args: unknown[]): void {
+    for (const cb of this.handlers.get(event) ?? []) cb(...args);
+  }
+  listeners(): number {
+    let n = 0;
+    for (const set of this.handlers.values()) n += set.size;
+    return n;
+  }
+  /** What the kernel does: set traits (one change event each). */
+  update(state: { [key: string]: unknown }): void {
+    for (const [k, v] of Object.entries(state)) this.set(k, v);
+  }
+}
+
+const base = { protocol_version: PROTOCOL_VERSION, status: "ready", error: null, version: 1, updated_at: 0 };
+const tick = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
+
+describe("values", () => {
+  it("formats tagged values", () => {
+    expect(scalarText({ $int64: "5" })).toBe("5n");
+    expect(scalarText({ $bytes: "AP8=" })).toBe("bytes(2)");
+    expect(jsonText({ a: [1, { $float: "NaN" }] })).toBe('{"a": [1, NaN]}');
+  });
+  it("parses text by validator", () => {
+    expect(parseText("12", { type: "bigint" })).toEqual({ $int64: "12" });
+    expect(parseText("1.5", { type: "number" })).toBe(1.5);
+    expect(parseText("hello", { type: "any" })).toBe("hello");
+    expect(parseText("[1]", { type: "array", value: { type: "number" } })).toEqual([1]);
+    expect(() => parseText("x", { type: "number" })).toThrow();
+  });
+});
+
+describe("live_query view", () => {
+  it("shows documents as a table and pairs every on with an off", async () => {
+    const model = new FakeModel({
+      ...base,
+      _view: "live_query",
+      path: "tasks:list",
+      args: {},
+      rendered: false,
+      html: "",
+      has_value: true,
+      value: [{ _id: "abcdefghijklmnopqrstuvwxyz", _creationTime: 1700000000000, n: { $int64: "3" } }],
+    });
+    const el = document.createElement("div");
+    const cleanup = mount(model, el);
+    const cells = [...el.querySelectorAll("td")].map((td) => td.textContent);
+    expect(cells[0]).toBe("abcdef…wxyz");
+    expect(el.querySelector("td.cl-id")?.getAttribute("title")).toBe("abcdefghijklmnopqrstuvwxyz");
+    expect(cells).toContain("3n");
+    model.update({ value: [{ _id: "x", n: 1 }], updated_at: Date.now() });
+    await tick();
+    expect(el.querySelector(".cl-body")?.classList.contains("cl-flash")).toBe(true);
+    model.update({ status: "error", error: { name: "ConvexError", message: "boom" } });
+    await tick();
+    expect(el.querySelector(".cl-error")?.textContent).toContain("boom");
+    expect(el.querySelector("td")?.textContent).toBe("x"); // the last good value stays
+    expect(model.listeners()).toBeGreaterThan(0);
+    cleanup();
+    expect(model.listeners()).toBe(0);
+  });
+});
+
+describe("function_runner view", () => {
+  it("sends a run request built from the form and resolves its response", async () => {
+    const model = new FakeModel({
+      ...base,
+      _view: "function_runner",
+      functions: [
+        {
+          path: "add",
+          kind: "mutation",
+          visibility: "public",
+          args: { type: "object", value: { n: { fieldType: { type: "bigint" }, optional: false } } },
+        },
+      ],
+      selected: "add",
+      result: null,
+      lines: [],
+      duration_ms: null,
+      last_path: "",
+      allow_internal: true,
+    });
+    const el = document.createElement("div");
+    const cleanup = mount(model, el);
+    const input = el.querySelector<HTMLInputElement>("input[name=n]");
+    expect(input).not.toBeNull();
+    if (input) input.value = "42";
+    el.querySelector<HTMLButtonElement>("button.cl-primary")?.click();
+    const request = model.sent[0];
+    expect(request).toMatchObject({ type: "run", path: "add", args: { n: { $int64: "42" } } });
+    model.emit("msg:custom", { type: "response", id: request?.["id"], ok: true, result: 43 });
+    await tick();
+    cleanup();
+    expect(model.listeners()).toBe(0);
+  });
+});
