@@ -32,6 +32,7 @@ from convex_lab.functions import (
     query,
 )
 from convex_lab.ids import Id
+from convex_lab.scheduler.crons import cron_jobs
 from convex_lab.schema import define_schema, define_table
 from convex_lab.subscriptions import LiveQuery, watch
 from convex_lab.validators import pagination_opts_validator, v
@@ -48,6 +49,7 @@ __all__ = [
     "UNDEFINED",
     "action",
     "api",
+    "cron_jobs",
     "default_app",
     "default_backend",
     "define_schema",

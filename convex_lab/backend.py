@@ -58,6 +58,7 @@ from convex_lab.functions import (
 if TYPE_CHECKING:
     from convex_lab.client import Client
     from convex_lab.logs import LogEntry
+    from convex_lab.scheduler.runner import JobRunner
     from convex_lab.store.engine import Store
     from convex_lab.store.transaction import Transaction
     from convex_lab.subscriptions import LiveQuery, SubscriptionManager
@@ -95,11 +96,20 @@ class Backend:
         self.app: App = app if app is not None else default_app()
         self.closed = False
         self._subscriptions: SubscriptionManager | None = None
+        self._scheduler: JobRunner | None = None
+        self._scheduler_lock = threading.Lock()
+        # The job runner starts with the first scheduled function (or at once if the store
+        # already holds some, or the app has crons): backends that never schedule pay nothing.
+        self._unlisten_jobs = self.store.add_listener(self._jobs_appeared)
         try:
             self.deploy(self.app)
         except BaseException:
             self.store.close()  # e.g. existing data breaks the app's schema: don't leak the file
             raise
+        if self.store.tables["_scheduled_functions"].docs or self.app.crons:
+            _ = self.scheduler
+        elif self.store.tables["_cron_jobs"].docs:
+            _ = self.scheduler  # crons removed from the code: their state is cleaned up
 
     # Code ------------------------------------------------------------------------------------
     def deploy(self, app: App | None = None) -> None:
@@ -114,6 +124,9 @@ class Backend:
         manager = self._subscriptions
         if manager is not None and old is not app:
             manager.switch_app(app)
+        runner = getattr(self, "_scheduler", None)  # None during __init__'s first deploy
+        if runner is not None:
+            runner.deployed(app)
 
     def _sync_schema(self) -> None:
         if self.app.schema is not self._pushed_schema and self.app.schema is not None:
@@ -181,13 +194,17 @@ class Backend:
     def run_function(self, ref: FunctionLike, args: Any = None, *, kind: str | None = None,
                      identity: Auth | Mapping[str, Any] | None = None, public_only: bool = False,
                      caller: str = "backend", retries: int = 4, snapshot: int | None = None,
-                     on_reads: Callable[[Any], None] | None = None) -> Any:
+                     on_reads: Callable[[Any], None] | None = None,
+                     tx_hooks: tuple[Callable[[Any], None], Callable[[Any], None]] | None = None,
+                     ) -> Any:
         """Run any function top-level: the entry point for clients, the scheduler, servers.
 
         ``kind`` (if given) must match the function's; ``identity`` is a client identity dict
         (``{"subject", "issuer", ...}``) or an :class:`~convex_lab.context.Auth`; ``retries``
         bounds OCC re-runs of a mutation. ``snapshot`` runs a query at a pinned snapshot and
-        ``on_reads(read_set)`` receives what it read (live queries use both).
+        ``on_reads(read_set)`` receives what it read (live queries use both). ``tx_hooks``
+        ``(before, after)`` run inside a mutation's transaction around the handler (the scheduler
+        marks a job done in the same transaction as the job's writes).
         """
         if self.closed:
             raise FunctionError("This backend is closed. Make a new one: cl.Backend(...).")
@@ -200,7 +217,7 @@ class Backend:
         try:
             return self._execute(fn, {} if args is None else args, auth, depth=0,
                                  records=records, retries=retries, snapshot=snapshot,
-                                 on_reads=on_reads)
+                                 on_reads=on_reads, tx_hooks=tx_hooks)
         except BaseException as e:
             export_error(e)
             raise
@@ -234,7 +251,9 @@ class Backend:
     # Execution --------------------------------------------------------------------------------
     def _execute(self, fn: FunctionDef, args: Any, auth: Auth, *, depth: int,
                  records: list[Frame], retries: int = 4, snapshot: int | None = None,
-                 on_reads: Callable[[Any], None] | None = None) -> Any:
+                 on_reads: Callable[[Any], None] | None = None,
+                 tx_hooks: tuple[Callable[[Any], None], Callable[[Any], None]] | None = None,
+                 ) -> Any:
         """Run ``fn`` top-level (its own transaction, if it has one) and log it."""
         _logs.ensure_capture()
         frame = Frame(self, fn, auth, depth=depth, records=records, started=self.clock.now())
@@ -257,6 +276,11 @@ class Backend:
                 ctx = (MutationCtx(frame, self._writer(tx)) if mutation
                        else QueryCtx(frame, self._reader(tx)))
                 try:
+                    if tx_hooks is not None:
+                        tx_hooks[0](tx)
+                        result = finish_result(fn, call_handler(fn, ctx, prepared), self._tables)
+                        tx_hooks[1](tx)
+                        return result
                     return finish_result(fn, call_handler(fn, ctx, prepared), self._tables)
                 finally:
                     if on_reads is not None:  # failed runs too: their reads decide the re-run
@@ -316,6 +340,24 @@ class Backend:
                 f"{MAX_DEPTH} levels deep (Convex's limit). Is a function calling itself?"
             )
         return self.resolve(ref, kind, caller="ctx")
+
+    # Scheduler -------------------------------------------------------------------------------
+    @property
+    def scheduler(self) -> JobRunner:
+        """Scheduled functions and crons: ``jobs()``, ``wait_idle()``, ``run_due()``."""
+        runner = self._scheduler
+        if runner is None:
+            with self._scheduler_lock:
+                runner = self._scheduler
+                if runner is None:
+                    from convex_lab.scheduler.runner import JobRunner  # noqa: PLC0415
+
+                    runner = self._scheduler = JobRunner(self)
+        return runner
+
+    def _jobs_appeared(self, commit: Any) -> None:
+        if self._scheduler is None and "_scheduled_functions" in commit.writes:
+            _ = self.scheduler  # it loads the new jobs itself
 
     # Live queries ----------------------------------------------------------------------------
     @property
@@ -381,6 +423,9 @@ class Backend:
         if self.closed:
             return
         self.closed = True
+        self._unlisten_jobs()
+        if self._scheduler is not None:
+            self._scheduler.close()
         if self._subscriptions is not None:
             self._subscriptions.close()
         self.store.close()

@@ -140,13 +140,22 @@ class QueryCtx(_Ctx):
 class MutationCtx(_Ctx):
     """``ctx`` of a mutation: ``db`` writer, ``auth``, ``run_query``, ``run_mutation``."""
 
-    __slots__ = ("db", "scheduler")
+    __slots__ = ("_scheduler", "db")
 
     def __init__(self, frame: Frame, db: DatabaseWriter) -> None:
         self._frame = frame  # assigned here, not via super(): this runs on every call
         self.auth = frame.auth
         self.db = db
-        self.scheduler: Any = None
+        self._scheduler: Any = None
+
+    @property
+    def scheduler(self) -> Any:
+        """``run_after / run_at / cancel``; scheduling is part of this mutation's transaction."""
+        if self._scheduler is None:  # made on first use: most mutations never schedule
+            from convex_lab.scheduler.jobs import Scheduler  # noqa: PLC0415
+
+            self._scheduler = Scheduler(self._frame)
+        return self._scheduler
 
     def run_query(self, ref: FunctionLike, args: Mapping[str, Any] | None = None) -> Any:
         """Run a query in this transaction (it sees this mutation's writes so far)."""
@@ -168,12 +177,21 @@ class MutationCtx(_Ctx):
 class ActionCtx(_Ctx):
     """``ctx`` of an action: ``run_query/run_mutation/run_action``, ``auth``; no ``db``."""
 
-    __slots__ = ("scheduler", "storage")
+    __slots__ = ("_scheduler", "storage")
 
     def __init__(self, frame: Frame) -> None:
         super().__init__(frame)
-        self.scheduler: Any = None
+        self._scheduler: Any = None
         self.storage: Any = None
+
+    @property
+    def scheduler(self) -> Any:
+        """``run_after / run_at / cancel``; from an action, scheduling happens at once."""
+        if self._scheduler is None:
+            from convex_lab.scheduler.jobs import Scheduler  # noqa: PLC0415
+
+            self._scheduler = Scheduler(self._frame)
+        return self._scheduler
 
     def run_query(self, ref: FunctionLike, args: Mapping[str, Any] | None = None) -> Any:
         """Run a query in its own transaction (at the latest snapshot)."""

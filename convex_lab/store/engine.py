@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-SYSTEM_TABLES: dict[str, int] = {"_scheduled_functions": 1, "_storage": 2}
+SYSTEM_TABLES: dict[str, int] = {"_scheduled_functions": 1, "_storage": 2, "_cron_jobs": 3}
 IMPORT_CHUNK = 65_536
 GC_FREEZE_DOCS = 100_000
 
