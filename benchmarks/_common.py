@@ -68,6 +68,8 @@ def fmt(value: float, unit: str) -> str:
         return f"{value:.2f} µs"
     if unit == "ms":
         return f"{value:.2f} ms"
+    if unit == "%":
+        return f"{value:.2f} %"
     if unit == "MiB":
         return f"{value:,.0f} MiB"
     return f"{value:.3g} {unit}"

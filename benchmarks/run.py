@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import bench_bulk, bench_live, bench_reads, bench_writes
+from benchmarks import bench_bulk, bench_live, bench_reads, bench_scheduler, bench_writes
 from benchmarks._common import Row, print_table
 
 BENCHES = {
@@ -23,6 +23,7 @@ BENCHES = {
     "P3": bench_live.bench_p3,
     "P6": bench_bulk.bench_p6,
     "M1": bench_bulk.bench_m1,
+    "P8": bench_scheduler.bench_p8,
 }
 
 

@@ -294,3 +294,67 @@ time.sleep(30)
     assert counts == {float(i): 1 for i in range(n_jobs)}
     assert 0 < before < n_jobs or before == n_jobs  # the kill landed mid-way (usually)
     backend.close()
+
+
+# Crons ------------------------------------------------------------------------------------------
+
+def _cron_app() -> tuple[cl.App, list[tuple[str, float]]]:
+    app = cl.App()
+    runs: list[tuple[str, float]] = []
+
+    @app.mutation(name="crons:tick")
+    def tick(ctx: Any, what: str) -> None:
+        runs.append((what, ctx._frame.backend.clock.now()))
+
+    crons = cl.cron_jobs()
+    crons.hourly("hourly tick", {"minuteUTC": 0}, tick, {"what": "hour"})
+    crons.interval("every 15 minutes", {"minutes": 15}, tick, {"what": "15m"})
+    crons.daily("digest", {"hourUTC": 9, "minuteUTC": 0}, "crons:tick", {"what": "day"})
+    app.crons = crons
+    return app, runs
+
+
+def test_crons_run_every_occurrence_when_the_virtual_clock_advances() -> None:
+    app, runs = _cron_app()
+    backend = cl.Backend(app=app, clock="virtual")
+    backend.clock.advance(timedelta(days=1))
+    counts = {w: sum(1 for r in runs if r[0] == w) for w in ("hour", "15m", "day")}
+    assert counts == {"hour": 24, "15m": 97, "day": 1}  # interval: at deploy, then every 15 min
+    hours = [t for w, t in runs if w == "hour"]
+    assert all(t % 3_600_000 == 0 for t in hours)  # on the hour, UTC
+    jobs = backend.scheduler.jobs()
+    assert len(jobs) == 24 + 97 + 1 and all(j["name"] == "crons:tick" for j in jobs)
+    state = {c["name"]: c for c in backend.scheduler.crons.state()}
+    assert state["digest"]["lastRun"]["state"] == {"kind": "success"}
+    backend.close()
+
+
+def test_cron_state_survives_a_restart_and_removed_crons_go(tmp_path: Path) -> None:
+    path = tmp_path / "crons.duckdb"
+    app, _ = _cron_app()
+    backend = cl.Backend(path, app=app, clock="virtual")
+    next_runs = {c["name"]: c["nextRun"] for c in backend.scheduler.crons.state()}
+    backend.close()
+    again = cl.Backend(path, app=app, clock="virtual")
+    assert {c["name"]: c["nextRun"] for c in again.scheduler.crons.state()} == next_runs
+    app.crons = cl.cron_jobs()  # every cron removed from the code
+    again.deploy(app)
+    assert again.scheduler.crons.state() == []
+    again.close()
+
+
+def test_real_clock_skips_cron_runs_in_the_past(capsys: pytest.CaptureFixture[str]) -> None:
+    app, runs = _cron_app()
+    backend = cl.Backend(app=app, clock="virtual")  # state made at "now"
+    crons = backend.scheduler.crons
+    hourly = next(c for c in crons.state() if c["name"] == "hourly tick")
+    # Pretend the kernel was down for five hours with the real clock: one run, no catch-up.
+    backend.clock.kind = "real"  # type: ignore[misc]
+    started = crons.run_due(hourly["nextRun"] + 5 * 3_600_000)
+    backend.scheduler.run_due(hourly["nextRun"] + 5 * 3_600_000)
+    assert started >= 1 and sum(1 for r in runs if r[0] == "hour") == 1
+    assert "skipping" in capsys.readouterr().err
+    after = next(c for c in crons.state() if c["name"] == "hourly tick")
+    assert after["nextRun"] > hourly["nextRun"] + 5 * 3_600_000
+    backend.clock.kind = "virtual"  # type: ignore[misc]
+    backend.close()
