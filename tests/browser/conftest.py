@@ -3,8 +3,9 @@
 - ``lab``: ``python -m jupyterlab`` (this interpreter, so the kernel imports the convex_lab under
   test) on a free 127.0.0.1 port, a random token and a temporary root dir; stopped at the end,
   its ``jupyter.log`` copied to the artifacts dir.
-- ``chromium``: Playwright driving Debian's Chromium (``$CHROMIUM`` or ``/usr/bin/chromium``; no
-  ``playwright install``). Named ``chromium`` so it cannot clash with pytest-playwright.
+- ``chromium`` (per module): Playwright driving Debian's Chromium (``$CHROMIUM`` or
+  ``/usr/bin/chromium``; no ``playwright install``). Named ``chromium`` so it cannot clash with
+  pytest-playwright.
 - ``artifacts``: ``$E2E_ARTIFACTS`` or ``<repo>/test-artifacts`` (gitignored): screenshots,
   console logs, ``jupyter.log``.
 - ``notebook``: a factory that copies/writes a notebook into the server's root and opens it in a
@@ -76,9 +77,11 @@ def lab(artifacts: Path) -> Iterator[LabServer]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    # P5: one sync_playwright() per process, shared by every test
+    # P5: never two sync_playwright() at once. Module scope, not session: while Playwright's sync
+    # API is up, its event loop counts as running in this thread, so the rest of the suite's
+    # asyncio.run() would fail ("cannot be called from a running event loop").
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=TIMEOUT_MS)  # P2: expect() ignores the context default timeout
