@@ -18,8 +18,9 @@ LIVE_UPDATE_TIMEOUT_MS = 20_000
 
 
 def test_live_table_restored_after_reload(notebook: Callable[..., NotebookPage]) -> None:
-    """The live table shows its messages again after a page reload with no cell executed (the
-    execution counts are unchanged), and a message sent afterwards still reaches it."""
+    """The live table shows its messages and the live chart its image again after a page reload
+    with no cell executed (the execution counts are unchanged), and a message sent afterwards
+    still reaches the restored table."""
     from playwright.sync_api import expect
 
     nb = notebook("reload.ipynb", NOTEBOOK)
@@ -37,6 +38,9 @@ def test_live_table_restored_after_reload(notebook: Callable[..., NotebookPage])
     table = nb.output(nb.index_of("live-table"))
     expect(table).to_contain_text("Hello, world!", timeout=LIVE_UPDATE_TIMEOUT_MS)
     expect(table).to_contain_text("Sent with %convex run", timeout=LIVE_UPDATE_TIMEOUT_MS)
+    chart = nb.output(nb.index_of("live-chart")).locator("img")
+    expect(chart).to_have_count(1)
+    assert (chart.get_attribute("src") or "").startswith("data:image/png")
     counts_after = [nb.cell_state(i)[0] for i in nb.code_cells()]
     assert counts_after == counts_before, "a cell was re-executed by the reload"
     nb.screenshot("reload-1-restored", at_cell=nb.index_of("live-table"))
