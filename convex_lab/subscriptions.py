@@ -27,6 +27,7 @@ import asyncio
 import sys
 import threading
 import traceback
+import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -206,10 +207,23 @@ class LiveQuery:
         return f"<LiveQuery {self.path}({self.args}) {state}, version {self.version}>"
 
 
+_managers: weakref.WeakSet[SubscriptionManager] = weakref.WeakSet()
+
+
+def flush_all() -> None:
+    """Deliver every pending live-query update now, in every backend (the IPython extension
+    calls this after each cell, so saved widget state and ``live.value`` are current when the
+    cell's output is complete, not only once the loop turns)."""
+    for manager in list(_managers):
+        if manager._dirty:
+            manager.refresh()
+
+
 class SubscriptionManager:
     """The live queries of one backend (made on first use: ``backend.subscriptions``)."""
 
     def __init__(self, backend: Backend) -> None:
+        _managers.add(self)
         self.backend = backend
         self.index = InvalidationIndex()
         self._executions: dict[Any, _Execution] = {}

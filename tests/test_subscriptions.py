@@ -204,3 +204,38 @@ def test_watch_uses_the_default_backend_and_keyword_args() -> None:
     with pytest.raises(TypeError):
         cl.watch(echo, {"word": "a"}, word="b")
     app.remove("test_watch_echo")
+
+
+def test_flush_all_delivers_pending_updates_without_waiting_for_the_loop(chat: Any) -> None:
+    """What the IPython extension does after each cell: saved widget state is then current."""
+    from convex_lab.subscriptions import flush_all
+
+    app, _, _, fns = chat
+
+    async def cell() -> tuple[list[Any], list[Any]]:
+        backend = cl.Backend(app=app)
+        live = backend.subscribe(fns["by_channel"], {"channel": "f"})
+        backend.mutation(fns["send"], {"channel": "f", "body": "now"})
+        before = list(live.value)
+        flush_all()  # post_run_cell
+        after = list(live.value)
+        backend.close()
+        return before, after
+
+    before, after = asyncio.run(cell())
+    assert before == [] and after == ["now"]
+
+
+def test_extension_flushes_after_each_cell() -> None:
+    pytest.importorskip("IPython", reason="IPython is not installed")
+    from IPython.testing.globalipapp import start_ipython
+
+    from convex_lab.jupyter import _flush_live_queries
+
+    ip = start_ipython()
+    assert ip is not None
+    ip.run_line_magic("load_ext", "convex_lab")
+    ip.run_line_magic("reload_ext", "convex_lab")
+    assert ip.events.callbacks["post_run_cell"].count(_flush_live_queries) == 1
+    ip.run_line_magic("unload_ext", "convex_lab")
+    assert _flush_live_queries not in ip.events.callbacks["post_run_cell"]

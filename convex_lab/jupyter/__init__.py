@@ -25,11 +25,22 @@ def load_ipython_extension(ipython: Any) -> None:
     instances = [cls(shell=ipython) for cls in MAGICS]
     ipython.register_magics(*instances)
     _registered[id(ipython)] = instances
+    ipython.events.register("post_run_cell", _flush_live_queries)
+
+
+def _flush_live_queries(*_: Any) -> None:
+    """After each cell: deliver live-query updates its commits caused (they would otherwise wait
+    for the event loop), so widget state is current before the cell's output is final."""
+    from convex_lab.subscriptions import flush_all  # noqa: PLC0415
+
+    flush_all()
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """Remove the magics :func:`load_ipython_extension` registered on ``ipython``."""
     instances = _registered.pop(id(ipython), [])
+    if _flush_live_queries in ipython.events.callbacks.get("post_run_cell", []):
+        ipython.events.unregister("post_run_cell", _flush_live_queries)
     manager = ipython.magics_manager
     for instance in instances:
         for kind in ("line", "cell"):

@@ -10,7 +10,7 @@ One :class:`~IPython.core.magic.Magics` class per concern, each magic declared w
   ``--name module:fn``): every top-level ``def`` of the cell is registered on the default app as
   that kind and bound to its name in the notebook; running the cell again redeploys it.
 * :class:`ConvexMagics` — ``%convex [subcommand ...]``: status, run, watch, data, logs, clock,
-  open, reset (and jobs, crons, export, import, serve, which say when they arrive).
+  jobs, crons, open, reset (and export, import, serve, which say when they arrive).
 * :class:`SqlMagics` — ``%%sql [name]``: read-only DuckDB SQL at one snapshot → a DataFrame.
 
 Errors that are the user's become one ``UsageError`` line (see ``_commands.user_errors``);
@@ -170,7 +170,8 @@ class FunctionMagics(_CellMagics):
                     name=args.name))
                 user_ns[name] = fn
                 done.append(fn.path)
-        print(f"{visibility.capitalize()} {kind}{'s' if len(done) > 1 else ''}: "
+        plural = {"query": "queries"}.get(kind, kind + "s")
+        print(f"{visibility.capitalize()} {plural if len(done) > 1 else kind}: "
               f"{', '.join(done)}.")
 
     @magic_arguments()
@@ -220,12 +221,15 @@ class ConvexMagics(Magics):
 
         ::
 
-            %convex                          status: backend, clock, tables, functions
+            %convex                          status: backend, clock, tables, functions,
+                                             jobs by state, crons
             %convex run FN key=value ...     call a function (values are Python literals,
                                              else strings); the result is displayed
             %convex watch FN key=value ...   a live view of a query
             %convex data TABLE               browse a table
             %convex logs                     function logs (printed lines, errors, timings)
+            %convex jobs                     scheduled functions and their states
+            %convex crons                    crons: schedule, next run, last run
             %convex clock [advance 1h]       show or move the virtual clock
             %convex open PATH                make the DuckDB file at PATH the default backend
             %convex reset                    wipe the default backend (and its file)
@@ -258,8 +262,8 @@ class ConvexMagics(Magics):
         if sub == "clock":
             print(commands.clock(backend, words))
             return None
-        if sub == "logs":
-            return self._logs(backend)
+        if sub in ("logs", "jobs", "crons"):
+            return self._dashboard(backend, sub)
         if not words:
             what = "TABLE" if sub == "data" else "FN key=value ..."
             raise UsageError(f"Usage: %convex {sub} {what}")
@@ -289,11 +293,15 @@ class ConvexMagics(Magics):
         print(f"({why}: showing the first 100 documents of {table})")
         return commands.data_fallback(backend, table)
 
-    def _logs(self, backend: cl.Backend) -> Any:
-        factory, _ = commands.widget_factory("logs_dashboard")
+    def _dashboard(self, backend: cl.Backend, sub: str) -> Any:
+        from convex_lab.jupyter import _schedule_text as text  # noqa: PLC0415
+
+        factory, _ = commands.widget_factory(
+            {"logs": "logs_dashboard", "jobs": "jobs_widget", "crons": "crons_widget"}[sub])
         if factory is not None:
             return factory(backend)
-        print(commands.logs_text(backend))
+        print({"logs": commands.logs_text, "jobs": text.jobs_text,
+               "crons": text.crons_text}[sub](backend))
         return None
 
 
