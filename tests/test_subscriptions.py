@@ -225,17 +225,3 @@ def test_flush_all_delivers_pending_updates_without_waiting_for_the_loop(chat: A
     before, after = asyncio.run(cell())
     assert before == [] and after == ["now"]
 
-
-def test_extension_flushes_after_each_cell() -> None:
-    pytest.importorskip("IPython", reason="IPython is not installed")
-    from IPython.testing.globalipapp import start_ipython
-
-    from convex_lab.jupyter import _flush_live_queries
-
-    ip = start_ipython()
-    assert ip is not None
-    ip.run_line_magic("load_ext", "convex_lab")
-    ip.run_line_magic("reload_ext", "convex_lab")
-    assert ip.events.callbacks["post_run_cell"].count(_flush_live_queries) == 1
-    ip.run_line_magic("unload_ext", "convex_lab")
-    assert _flush_live_queries not in ip.events.callbacks["post_run_cell"]

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from convex_lab.errors import InvalidIndexRangeError
-from convex_lab.values import UNDEFINED, Int64, convert, sort_key, type_name
+from convex_lab.values import UNDEFINED, convert, sort_key, type_name
 
 Key = tuple[Any, ...]
 
@@ -165,9 +165,6 @@ class Interval:
         return not self.lo < self.hi
 
 
-FULL: Final = Interval((), (RANK_MAX + 1,))  # every key of any index (slot 0 is < 10 or a str)
-
-
 class IndexRangeBuilder:
     """The ``q`` of ``with_index(name, lambda q: q.eq(...).gt(...))``.
 
@@ -302,13 +299,6 @@ class IndexRangeBuilder:
 
 def full_range(spec: IndexSpec) -> Interval:
     return Interval((), spec.upper(0))
-
-
-def int64_or(value: Any) -> Any:
-    """Plain ints as Int64 (for fields a schema declares ``v.int64()``)."""
-    if type(value) is int:
-        return Int64(value)
-    return value
 
 
 def user_index_specs(indexes: Mapping[str, Sequence[str]]) -> dict[str, IndexSpec]:

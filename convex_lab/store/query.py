@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from convex_lab.errors import ConvexLabError, InvalidCursorError, InvalidIndexRangeError
 from convex_lab.store.keys import KEY_AFTER, IndexRangeBuilder, IndexSpec, Interval, Key, full_range
 from convex_lab.store.transaction import MAX_DOCS_READ
-from convex_lab.values import Int64, convert
+from convex_lab.values import Int64
 
 if TYPE_CHECKING:
     from convex_lab.store.database import DatabaseReader
@@ -377,6 +377,3 @@ class Query:
         return {"page": page, "isDone": is_done, "continueCursor": continue_cursor,
                 "splitCursor": split, "pageStatus": status}
 
-
-def plain_convert(_field: str, value: Any) -> Any:
-    return convert(value)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-import os
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -28,7 +27,7 @@ from convex_lab.errors import (
     SchemaValidationError,
     ValidationError,
 )
-from convex_lab.ids import Id, _b32encode, _fletcher16, _vint
+from convex_lab.ids import Id
 from convex_lab.store.keys import KEY_AFTER, Interval, Key
 from convex_lab.store.readset import ReadSet
 from convex_lab.values import (
@@ -56,28 +55,6 @@ MAX_BYTES_WRITTEN = 16 * 1024 * 1024
 
 _SYSTEM_FIELDS = ("_id", "_creationTime")
 _MiB = 1024 * 1024
-
-# --------------------------------------------------------------------------------------------
-# IDs: random bytes come from a pool (one syscall per 4 KiB), the day number from the clock.
-
-_pool = b""
-_pool_pos = 0
-
-
-def _random14() -> bytes:
-    global _pool, _pool_pos
-    if _pool_pos + 14 > len(_pool):
-        _pool, _pool_pos = os.urandom(14 * 292), 0
-    out = _pool[_pool_pos : _pool_pos + 14]
-    _pool_pos += 14
-    return out
-
-
-def new_id(table_number: int, now_ms: float) -> str:
-    day = (int(now_ms // 86_400_000) & 0xFFFF).to_bytes(2, "big")
-    head = _vint(table_number) + _random14() + day
-    return _b32encode(head + _fletcher16(head).to_bytes(2, "little"))
-
 
 def measure(doc: dict[str, Any]) -> tuple[int, int, bool]:
     """(Convex size, nesting depth, special) of a canonical document in one walk.
