@@ -127,6 +127,11 @@ class Backend:
         runner = getattr(self, "_scheduler", None)  # None during __init__'s first deploy
         if runner is not None:
             runner.deployed(app)
+        elif app.crons and hasattr(self, "_scheduler"):
+            # Crons deployed to a backend that never scheduled anything: start the runner now
+            # (it syncs them); made later, inside a commit's notification, its cron sync would
+            # commit from within that notification.
+            _ = self.scheduler
 
     def _sync_schema(self) -> None:
         if self.app.schema is not self._pushed_schema and self.app.schema is not None:
