@@ -251,7 +251,7 @@ def test_status(ip: InteractiveShell) -> None:
     assert "Backend: in memory" in out and "Clock: real" in out
     assert "messages: 1 document\n" in out
     assert "list_bodies  query     public" in out and "send         mutation  public" in out
-    assert "Jobs: not available yet" in out and "Crons: not available yet" in out
+    assert "Jobs: none\nCrons: none" in out
     def without_clock(text: str) -> list[str]:
         return [line for line in text.splitlines() if not line.startswith("Clock:")]
 
@@ -293,11 +293,47 @@ def test_data_and_logs(ip: InteractiveShell) -> None:
         assert "mutation  send" in out and "    sending hello" in out
 
 
-@pytest.mark.parametrize("sub", ["jobs", "crons", "export", "import", "serve"])
+@pytest.mark.parametrize("sub", ["export", "import", "serve"])
 def test_not_yet_available_subcommands_say_so(ip: InteractiveShell, sub: str) -> None:
     out = _out(ip, f"%convex {sub} x.zip" if sub in ("export", "import") else f"%convex {sub}")
     assert out.strip().startswith(f"%convex {sub} is not available yet in this version")
     assert "arrives with" in out
+
+
+def test_jobs_crons_status_and_clock_advance_runs_jobs(ip: InteractiveShell) -> None:
+    cl.set_default_backend(cl.Backend(app=cl.default_app(), clock="virtual"))
+    cell(ip, '%%schema\nreminders = define_table({"text": v.string()})')
+    cell(ip, "%%mutation --internal\ndef send_reminder(ctx, text: str):\n"
+             "    ctx.db.insert('reminders', {'text': text})\n")
+    cell(ip, "%%mutation\ndef remind_me(ctx, text: str, minutes: float):\n"
+             "    return ctx.scheduler.run_after(minutes * 60_000, send_reminder,\n"
+             "                                   {'text': text})\n")
+    cell(ip, "crons = cl.cron_jobs()\n"
+             "crons.daily('digest', {'hourUTC': 9, 'minuteUTC': 0}, send_reminder, "
+             "{'text': 'digest'})\n"
+             "cl.default_app().crons = crons\ncl.default_backend().deploy()")
+    ip.run_line_magic("convex", "run remind_me text=tea minutes=10")
+    ip.run_line_magic("convex", "run remind_me text=nap minutes=30")
+    out = _out(ip, "%convex")
+    assert "Jobs: 2 pending\n" in out, out
+    assert "Crons:\n  digest: daily at 09:00 UTC, next " in out, out
+    assert _out(ip, "%convex clock advance 15m").strip().endswith("(1 scheduled function ran)")
+    assert "Jobs: 1 pending, 1 success" in _out(ip, "%convex")
+    for sub, kind in (("jobs", "JobsWidget"), ("crons", "CronsWidget")):
+        shown = ip.run_line_magic("convex", sub)
+        try:
+            assert type(shown).__name__ == kind, shown
+        finally:
+            shown.close()
+
+
+def test_jobs_and_crons_text_without_widgets(ip: InteractiveShell,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from convex_lab.jupyter import _commands
+
+    monkeypatch.setattr(_commands, "widget_factory", lambda name: (None, "no widgets"))
+    assert _out(ip, "%convex jobs").startswith("No scheduled functions yet")
+    assert _out(ip, "%convex crons").startswith("No crons deployed")
 
 
 def test_clock(ip: InteractiveShell) -> None:
@@ -307,7 +343,7 @@ def test_clock(ip: InteractiveShell) -> None:
     virtual = cl.Backend(app=cl.default_app(), clock="virtual")
     cl.set_default_backend(virtual)
     before = virtual.clock.now()
-    assert _out(ip, "%convex clock advance 1h").startswith("virtual clock: ")
+    assert _out(ip, "%convex clock advance 1h").strip().endswith("(0 scheduled functions ran)")
     assert math.isclose(virtual.clock.now() - before, 3_600_000)
     with pytest.raises(UsageError, match="Not a duration"):
         ip.run_line_magic("convex", "clock advance soon")
@@ -372,3 +408,12 @@ def test_sql_errors_are_one_line(ip: InteractiveShell) -> None:
     assert "UsageError: SQL here is read-only: DELETE statements are not allowed" in out
     with pytest.raises(UsageError, match="not a Python name"):
         ip.run_cell_magic("sql", "2df", "SELECT 1")
+
+
+def test_extension_flushes_live_queries_after_each_cell(ip: InteractiveShell) -> None:
+    from convex_lab.jupyter import _flush_live_queries
+
+    ip.run_line_magic("reload_ext", "convex_lab")
+    assert ip.events.callbacks["post_run_cell"].count(_flush_live_queries) == 1
+    ip.run_line_magic("unload_ext", "convex_lab")
+    assert _flush_live_queries not in ip.events.callbacks["post_run_cell"]

@@ -23,10 +23,9 @@ from IPython.core.error import UsageError
 
 import convex_lab as cl
 from convex_lab.errors import ConvexError, ConvexLabError
+from convex_lab.jupyter._schedule_text import scheduler_status, state_counts
 
 NOT_YET = {
-    "jobs": "the scheduler",
-    "crons": "the scheduler",
     "export": "snapshot export/import",
     "import": "snapshot export/import",
     "serve": "the server",
@@ -168,8 +167,7 @@ def status(backend: cl.Backend) -> str:
                   for p, f in sorted(functions.items())]
     else:
         lines.append("Functions: none yet (%%query, %%mutation, %%action define them)")
-    lines.append(f"Jobs: not available yet in this version (arrives with {NOT_YET['jobs']})")
-    lines.append(f"Crons: not available yet in this version (arrives with {NOT_YET['crons']})")
+    lines += scheduler_status(backend)
     return "\n".join(lines)
 
 
@@ -307,6 +305,13 @@ def clock(backend: cl.Backend, words: Sequence[str]) -> str:
     if backend.clock.kind != "virtual":
         raise UsageError("The real clock cannot be moved. Use a virtual one: "
                          "cl.set_default_backend(cl.Backend(clock='virtual')).")
+    def finished() -> int:
+        counts = state_counts(backend.scheduler.jobs())
+        return counts["success"] + counts["failed"]
+
+    before = finished()
     with user_errors():
         backend.clock.advance(parse_duration(words[1]))
-    return f"virtual clock: {_when(backend.clock.now())}"
+    ran = finished() - before
+    return (f"virtual clock: {_when(backend.clock.now())} "
+            f"({_count(ran, 'scheduled function')} ran)")

@@ -14,7 +14,8 @@ with exactly one :class:`Response` carrying the same ``id``::
     {"type": "response", "id": "7", "ok": false, "error": {"name": ..., "message": ..., ...}}
 
 Request types per view: ``function_runner``: ``run``, ``refresh``; ``data_browser``: ``browse``,
-``page``, ``edit``, ``delete``, ``refresh``; ``paginated``: ``load_more``; ``logs``: ``clear``.
+``page``, ``edit``, ``delete``, ``refresh``; ``paginated``: ``load_more``; ``logs``: ``clear``;
+``jobs``: ``refresh``, ``cancel`` {job_id}; ``crons``: ``refresh``.
 A request the view does not know is answered with a ``ProtocolError``.
 
 Display JSON of Convex values (``encode`` / ``decode``)

@@ -7,6 +7,9 @@
     data_browser(backend, table=None)     page, order, filter, edit a field, delete
     function_runner(backend, ref=None, *, allow_internal=True)   a form from the args validator
     logs_dashboard(backend)               recent executions, live
+    jobs_widget(backend)                  scheduled functions (_scheduled_functions), live; cancel
+    crons_widget(backend)                 crons: schedule, next run, last run, live
+    dashboard(backend)                    logs, scheduled functions and crons, one below the other
 
 Every widget keeps its state in synced traits and answers front-end requests with structured
 responses (``convex_lab.jupyter._protocol``); ``widget.close()`` unsubscribes it from its query
@@ -33,6 +36,7 @@ from convex_lab.jupyter._live import (
 )
 from convex_lab.jupyter._protocol import PROTOCOL_VERSION
 from convex_lab.jupyter._runner import FunctionRunnerWidget, LogsWidget
+from convex_lab.jupyter._scheduler_views import CronsWidget, JobsWidget, SchedulerDashboard
 
 if TYPE_CHECKING:
     from convex_lab.backend import Backend
@@ -78,6 +82,23 @@ def logs_dashboard(backend: Backend, *, limit: int = 200) -> LogsWidget:
     return LogsWidget(backend, limit=limit)
 
 
+def jobs_widget(backend: Backend, *, limit: int = 200) -> JobsWidget:
+    """``backend``'s scheduled functions (newest ``limit``), updated after each commit; pending
+    jobs have a Cancel button."""
+    return JobsWidget(backend, limit=limit)
+
+
+def crons_widget(backend: Backend) -> CronsWidget:
+    """``backend``'s crons: schedule, function, next run, last run; updated after each commit."""
+    return CronsWidget(backend)
+
+
+def dashboard(backend: Backend, *, limit: int = 200) -> SchedulerDashboard:
+    """The logs, scheduled functions and crons of ``backend``, one below the other (DESIGN §6)."""
+    return SchedulerDashboard([logs_dashboard(backend, limit=limit),
+                               jobs_widget(backend, limit=limit), crons_widget(backend)])
+
+
 def display_live(live: LiveQueryLike) -> LiveQueryWidget:
     """Display ``live`` as a live widget in the current output (``_ipython_display_``)."""
     from IPython.display import display  # noqa: PLC0415 (only when displaying)
@@ -92,14 +113,20 @@ __all__ = [
     "STATIC",
     "BundleMissingError",
     "ConvexWidget",
+    "CronsWidget",
     "DataBrowserWidget",
     "FunctionRunnerWidget",
+    "JobsWidget",
     "LiveQueryWidget",
     "LogsWidget",
     "PaginatedWidget",
+    "SchedulerDashboard",
+    "crons_widget",
+    "dashboard",
     "data_browser",
     "display_live",
     "function_runner",
+    "jobs_widget",
     "live_widget",
     "load_bundle",
     "logs_dashboard",

@@ -11,8 +11,10 @@ import { get, type Model } from "./model";
 import { PROTOCOL_VERSION, type ViewName } from "./protocol";
 import { Rpc } from "./rpc";
 import { h } from "./lib/dom";
+import { renderCrons } from "./views/crons";
 import { renderDataBrowser } from "./views/data_browser";
 import { renderFunctionRunner } from "./views/function_runner";
+import { renderJobs } from "./views/jobs";
 import { renderLiveQuery } from "./views/live_query";
 import { renderLogs } from "./views/logs";
 import { renderPaginated } from "./views/paginated";
@@ -24,6 +26,8 @@ export const VIEWS: { [name in ViewName]: View } = {
   data_browser: renderDataBrowser,
   function_runner: renderFunctionRunner,
   logs: renderLogs,
+  jobs: renderJobs,
+  crons: renderCrons,
 };
 
 /** Mount the widget's view in `el`; returns the cleanup. */

@@ -35,7 +35,7 @@ export interface Response {
 
 export type Status = "loading" | "ready" | "error" | "closed";
 
-export type ViewName = "live_query" | "paginated" | "data_browser" | "function_runner" | "logs";
+export type ViewName = "live_query" | "paginated" | "data_browser" | "function_runner" | "logs" | "jobs" | "crons";
 
 export interface FilterSpec {
   field: string;
@@ -58,7 +58,8 @@ export type Request =
   | { type: "edit"; doc_id: string; field: string; value?: Wire; unset?: boolean }
   | { type: "delete"; doc_id: string }
   | { type: "load_more"; num_items?: number }
-  | { type: "clear" };
+  | { type: "clear" }
+  | { type: "cancel"; job_id: string };
 
 /** A validator's `to_json()` (convex-js's JSON form of validators). */
 export type ValidatorJson =
@@ -99,6 +100,30 @@ export interface LogRow {
   error: string | null;
   started: number;
   duration_ms: number;
+}
+
+export type JobState = "pending" | "inProgress" | "success" | "failed" | "canceled";
+
+/** One `_scheduled_functions` document (jobs view, newest first). */
+export interface JobRow {
+  id: string;
+  name: string;
+  creationTime: number;
+  scheduledTime: number;
+  completedTime: number | null;
+  state: JobState;
+  error: string | null;
+  args: Wire;
+}
+
+/** One cron (crons view). */
+export interface CronRow {
+  name: string;
+  function: string;
+  schedule: Wire;
+  schedule_text: string;
+  nextRun: number;
+  lastRun: { scheduledTime: number; completedTime: number | null; state: JobState; error: string | null } | null;
 }
 
 /** Traits every view has. */

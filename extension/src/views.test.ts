@@ -127,3 +127,72 @@ describe("function_runner view", () => {
     expect(model.listeners()).toBe(0);
   });
 });
+
+describe("jobs and crons views", () => {
+  const job = (id: string, state: string, extra: { [key: string]: unknown } = {}): { [key: string]: unknown } => ({
+    id,
+    name: "send_reminder",
+    creationTime: 1_700_000_000_000,
+    scheduledTime: 1_700_000_600_000,
+    completedTime: null,
+    state,
+    error: null,
+    args: { text: "tea" },
+    ...extra,
+  });
+
+  it("colours states, shows errors and sends cancel for a pending job", async () => {
+    const model = new FakeModel({
+      ...base,
+      _view: "jobs",
+      clock_kind: "virtual",
+      clock_now: 1_700_000_000_000,
+      total: 2,
+      counts: { pending: 1, failed: 1 },
+      rows: [job("j1", "pending"), job("j2", "failed", { error: "boom", completedTime: 1_700_000_600_000 })],
+      limit: 200,
+    });
+    const el = document.createElement("div");
+    const cleanup = mount(model, el);
+    const rows = [...el.querySelectorAll("tbody tr")];
+    expect(rows.map((r) => r.getAttribute("data-state"))).toEqual(["pending", "failed"]);
+    expect(rows[0]?.textContent).toContain("(in 10 min)");
+    expect(rows[0]?.textContent).toContain('{"text": "tea"}');
+    expect(rows[1]?.querySelector(".cl-log-error")?.textContent).toBe("boom");
+    rows[0]?.querySelector<HTMLButtonElement>("button.cl-danger")?.click();
+    expect(model.sent[0]).toMatchObject({ type: "cancel", job_id: "j1" });
+    expect(rows[1]?.querySelector("button.cl-danger")).toBeNull();
+    model.update({ rows: [job("j1", "canceled")], total: 1, counts: { canceled: 1 } });
+    await tick();
+    expect(el.querySelector("tbody tr")?.getAttribute("data-state")).toBe("canceled");
+    cleanup();
+    expect(model.listeners()).toBe(0);
+  });
+
+  it("lists crons with the schedule in words and the next run", () => {
+    const model = new FakeModel({
+      ...base,
+      _view: "crons",
+      clock_kind: "virtual",
+      clock_now: 1_700_000_000_000,
+      crons: [
+        {
+          name: "digest",
+          function: "daily_digest",
+          schedule: { type: "daily", hourUTC: 9, minuteUTC: 0 },
+          schedule_text: "daily at 09:00 UTC",
+          nextRun: 1_700_000_180_000,
+          lastRun: null,
+        },
+      ],
+    });
+    const el = document.createElement("div");
+    const cleanup = mount(model, el);
+    const text = el.querySelector("tbody tr")?.textContent ?? "";
+    expect(text).toContain("daily at 09:00 UTC");
+    expect(text).toContain("(in 3 min)");
+    expect(text).toContain("never ran");
+    cleanup();
+    expect(model.listeners()).toBe(0);
+  });
+});
