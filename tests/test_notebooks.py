@@ -1,6 +1,6 @@
 """Execute every tutorial under ``notebooks/`` in a real ``python3`` kernel.
 
-Each notebook must run top to bottom without an error. For ``00-quickstart.ipynb`` the last
+Each notebook must run top to bottom without an error. For the notebooks listed below the last
 expression of the cells tagged below must display exactly the expected ``text/plain`` value, so
 the tutorial and the engine cannot drift apart silently. The kernel is this environment's Python
 (ipykernel's ``python3`` kernelspec), so it imports the convex_lab under test.
@@ -40,9 +40,20 @@ CHAT_EXPECTED: dict[str, object] = {
     "after-sends": ["Does it scale?", "Look up: the table and the chart just changed."],
     "sql-counts": {"ada": 3, "grace": 2, "linus": 1},
 }
+# 02-scheduling.ipynb: reminders in 10, 25 and 60 min (a fourth refused), one canceled, a
+# daily digest cron advanced by a week
+SCHEDULING_EXPECTED: dict[str, object] = {
+    "clock-kind": "virtual",
+    "pending-jobs": ["pending", "pending", "pending"],
+    "after-10m": ["Tea is ready"],
+    "after-1h": ["Tea is ready", "Stretch your legs", "Call Grace"],
+    "job-states": {"success": 3, "canceled": 1},
+    "digests": 7,
+}
 EXPECTED_BY_NOTEBOOK: dict[str, dict[str, object]] = {
     "00-quickstart.ipynb": QUICKSTART_EXPECTED,
     "01-quickstart.ipynb": CHAT_EXPECTED,
+    "02-scheduling.ipynb": SCHEDULING_EXPECTED,
 }
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -162,7 +173,46 @@ def _check_chat_tutorial(nb: Any) -> None:
     assert "messages" in run_output, f"%convex run send displayed {run_output!r}"
 
 
-EXTRA_CHECKS = {"01-quickstart.ipynb": _check_chat_tutorial}
+def _printed(nb: Any, cell_id: str) -> str:
+    return "".join(str(output.get("text", "")) for output in _cell(nb, cell_id).outputs
+                   if output.output_type == "stream")
+
+
+def _check_scheduling_tutorial(nb: Any) -> None:
+    """02-scheduling.ipynb: the jobs and crons widgets and the live list are anywidget views of
+    the bundle (their stored state is the last one sent, after the week went by); the clock
+    magic says how many jobs ran; the status lists jobs by state and the cron."""
+    jobs = _widget_state(nb, "jobs-widget")
+    assert jobs["_view"] == "jobs" and jobs["status"] == "ready", jobs.get("error")
+    assert jobs["clock_kind"] == "virtual"
+    assert jobs["total"] == sum(jobs["counts"].values()) == len(jobs["rows"])
+    assert jobs["counts"]["pending"] == 0 and jobs["counts"]["canceled"] == 1, jobs["counts"]
+    reminders = [r for r in jobs["rows"] if r["name"] == "send_reminder"]
+    assert [r["args"]["text"] for r in reminders] == [
+        "Water the plants", "Call Grace", "Stretch your legs", "Tea is ready"]  # newest first
+    assert [r["state"] for r in reminders] == ["canceled", "success", "success", "success"]
+    assert sum(r["name"] == "daily_digest" for r in jobs["rows"]) == 7
+
+    crons = _widget_state(nb, "crons-widget")
+    assert crons["_view"] == "crons" and crons["status"] == "ready", crons.get("error")
+    (digest,) = crons["crons"]
+    assert (digest["name"], digest["function"], digest["schedule_text"]) == (
+        "digest", "daily_digest", "daily at 09:00 UTC")
+    assert digest["lastRun"]["state"] == "success" and digest["nextRun"] > crons["clock_now"]
+
+    live = _widget_state(nb, "live-reminders")
+    assert live["_view"] == "live_query" and live["path"] == "list_reminders"
+    assert live["value"] == ["Tea is ready", "Stretch your legs", "Call Grace"], live["value"]
+
+    assert _printed(nb, "advance-10m").strip().endswith("(1 scheduled function ran)")
+    assert _printed(nb, "advance-week").strip().endswith("(7 scheduled functions ran)")
+    status = _printed(nb, "status")
+    assert "Clock: virtual" in status and "Jobs: 10 success, 1 canceled" in status, status
+    assert "Crons:\n  digest: daily at 09:00 UTC, next " in status, status
+
+
+EXTRA_CHECKS = {"01-quickstart.ipynb": _check_chat_tutorial,
+                "02-scheduling.ipynb": _check_scheduling_tutorial}
 
 
 def test_notebooks_exist() -> None:
