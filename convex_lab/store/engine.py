@@ -164,6 +164,7 @@ class Store:
         self._prefixes: dict[str, TableData] = {}
         self._query_setups: dict[Any, Any] = {}
         self._notify_lock = threading.Lock()
+        self._notifier: int | None = None  # the thread delivering commits to listeners
         self._notified_ts = 0
         self.closed = False
         self.persist: Persistence = open_persistence(path)
@@ -416,15 +417,26 @@ class Store:
         if not self._listeners:
             self._notified_ts = self.visible_ts
             return
+        me = threading.get_ident()
+        if self._notifier == me:
+            # A listener committed (e.g. the scheduler starting up): the loop below, already
+            # running in this thread, delivers that commit next, after the current one.
+            return
         with self._notify_lock:  # listeners see commits once each, in order
-            with self.lock:
-                pending = self.commits_after(self._notified_ts)
-                pending = [c for c in pending if c.ts <= self.visible_ts]
-                if pending:
-                    self._notified_ts = pending[-1].ts
-            for c in pending:
-                for listener in list(self._listeners):
-                    listener(c)
+            self._notifier = me
+            try:
+                while True:
+                    with self.lock:
+                        pending = [c for c in self.commits_after(self._notified_ts)
+                                   if c.ts <= self.visible_ts]
+                        if not pending:
+                            return
+                        self._notified_ts = pending[-1].ts
+                    for c in pending:
+                        for listener in list(self._listeners):
+                            listener(c)
+            finally:
+                self._notifier = None
 
     def add_listener(self, listener: CommitListener) -> Callable[[], None]:
         self._listeners.append(listener)
