@@ -358,3 +358,33 @@ def test_real_clock_skips_cron_runs_in_the_past(capsys: pytest.CaptureFixture[st
     assert after["nextRun"] > hourly["nextRun"] + 5 * 3_600_000
     backend.clock.kind = "virtual"  # type: ignore[misc]
     backend.close()
+
+
+def test_first_job_of_a_backend_with_late_crons_does_not_hang() -> None:
+    """The job runner starts inside the first scheduling commit's notification and commits
+    itself (cron state): that nested commit must not deadlock the notification."""
+    import threading
+
+    app = cl.App()
+
+    @app.mutation(name="late:tick")
+    def tick(ctx: Any) -> None:
+        ctx.db.insert("ticks", {"n": 1.0})
+
+    @app.mutation(name="late:plan")
+    def plan(ctx: Any) -> None:
+        ctx.scheduler.run_after(0, tick)
+
+    backend = cl.Backend(app=app, clock="virtual")
+    crons = cl.cron_jobs()
+    crons.hourly("hourly", {"minuteUTC": 0}, tick)
+    app.crons = crons  # assigned after start, without deploy()
+    done: list[bool] = []
+    worker = threading.Thread(target=lambda: (backend.mutation(plan), done.append(True)),
+                              daemon=True)
+    worker.start()
+    worker.join(10)
+    assert done, "scheduling the first job hung"
+    backend.scheduler.wait_idle()
+    assert states(backend) == ["success"]
+    backend.close()
