@@ -6,17 +6,17 @@ tests read the response sent back and the synced traits. A virtual clock moves t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
-from unittest.mock import patch
 
 import pytest
 
 pytest.importorskip("anywidget")
 
+from _widget_fixtures import bundle, make, sent, widgets  # noqa: F401 (pytest fixtures)
+
 import convex_lab as cl
 from convex_lab import v
-from convex_lab.jupyter import _base
 from convex_lab.jupyter._schedule_text import (
     crons_text,
     describe_schedule,
@@ -25,7 +25,6 @@ from convex_lab.jupyter._schedule_text import (
     scheduler_status,
 )
 from convex_lab.jupyter.widgets import (
-    STATIC,
     ConvexWidget,
     CronsWidget,
     JobsWidget,
@@ -38,42 +37,6 @@ from convex_lab.jupyter.widgets import (
 MINUTE = 60_000.0
 
 
-@pytest.fixture(autouse=True)
-def bundle() -> Iterator[None]:
-    if (STATIC / "widget.js").is_file():
-        yield
-        return
-    with patch.object(_base, "load_bundle", return_value=("export default {render() {}};", "")):
-        yield
-
-
-@pytest.fixture
-def sent() -> Iterator[list[dict[str, Any]]]:
-    messages: list[dict[str, Any]] = []
-
-    def send(self: Any, content: dict[str, Any], buffers: Any = None) -> None:
-        messages.append(content)
-
-    with patch.object(ConvexWidget, "send", send):
-        yield messages
-
-
-@pytest.fixture
-def made() -> Iterator[list[Any]]:
-    widgets: list[Any] = []
-    yield widgets
-    for w in widgets:
-        w.close()
-
-
-@pytest.fixture
-def make(made: list[Any]) -> Callable[..., Any]:
-    def make(factory: Callable[..., Any], *args: Any) -> Any:
-        widget = factory(*args)
-        made.append(widget)
-        return widget
-
-    return make
 
 
 @pytest.fixture

@@ -22,9 +22,10 @@ import pytest
 
 pytest.importorskip("anywidget")
 
+from _widget_fixtures import bundle, make, sent, widgets  # noqa: F401 (pytest fixtures)
+
 import convex_lab as cl
 from convex_lab import ConvexError, Int64, define_schema, define_table, v
-from convex_lab.jupyter import _base
 from convex_lab.jupyter._protocol import PROTOCOL_VERSION, decode, encode
 from convex_lab.jupyter.widgets import (
     STATIC,
@@ -46,44 +47,6 @@ BUNDLE = STATIC / "widget.js"
 # Fixtures
 
 
-@pytest.fixture(autouse=True)
-def bundle() -> Iterator[None]:
-    """Protocol tests need no JavaScript: without a build (no npm here) use a stub module."""
-    if BUNDLE.is_file():
-        yield
-        return
-    with patch.object(_base, "load_bundle", return_value=("export default {render() {}};", "")):
-        yield
-
-
-@pytest.fixture
-def sent() -> Iterator[list[dict[str, Any]]]:
-    """Every custom message a widget sends to the front-end, in order."""
-    messages: list[dict[str, Any]] = []
-
-    def send(self: Any, content: dict[str, Any], buffers: Any = None) -> None:
-        messages.append(content)
-
-    with patch.object(ConvexWidget, "send", send):
-        yield messages
-
-
-@pytest.fixture
-def widgets() -> Iterator[list[ConvexWidget]]:
-    made: list[ConvexWidget] = []
-    yield made
-    for w in made:
-        w.close()
-
-
-@pytest.fixture
-def make(widgets: list[ConvexWidget]) -> Callable[..., Any]:
-    def make(factory: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        widget = factory(*args, **kwargs)
-        widgets.append(widget)
-        return widget
-
-    return make
 
 
 @pytest.fixture
