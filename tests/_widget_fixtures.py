@@ -13,6 +13,17 @@ from convex_lab.jupyter import _base
 from convex_lab.jupyter.widgets import STATIC, ConvexWidget
 
 
+def ask(widget: ConvexWidget, sent: list[dict[str, Any]],
+        request: dict[str, Any]) -> dict[str, Any]:
+    """Deliver ``request`` as the front-end would; return the one response it caused."""
+    before = len(sent)
+    widget._handle_custom_msg(request, [])
+    responses = [m for m in sent[before:] if m.get("type") == "response"]
+    assert len(responses) == 1, sent[before:]
+    assert responses[0]["id"] == request["id"]
+    return responses[0]
+
+
 @pytest.fixture(autouse=True)
 def bundle() -> Iterator[None]:
     """Protocol tests need no JavaScript: without a build (no npm here) use a stub module."""

@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("anywidget")
 
-from _widget_fixtures import bundle, make, sent, widgets  # noqa: F401 (pytest fixtures)
+from _widget_fixtures import ask, bundle, make, sent, widgets  # noqa: F401 (pytest fixtures)
 
 import convex_lab as cl
 from convex_lab import v
@@ -67,14 +67,6 @@ def backend() -> Iterator[cl.Backend]:
     yield b
     b.close()
 
-
-def ask(widget: ConvexWidget, sent: list[dict[str, Any]],
-        request: dict[str, Any]) -> dict[str, Any]:
-    before = len(sent)
-    widget._handle_custom_msg(request, [])
-    responses = [m for m in sent[before:] if m.get("type") == "response"]
-    assert len(responses) == 1, sent[before:]
-    return responses[0]
 
 
 def _deploy_crons(backend: cl.Backend) -> None:

@@ -22,7 +22,7 @@ import pytest
 
 pytest.importorskip("anywidget")
 
-from _widget_fixtures import bundle, make, sent, widgets  # noqa: F401 (pytest fixtures)
+from _widget_fixtures import ask, bundle, make, sent, widgets  # noqa: F401 (pytest fixtures)
 
 import convex_lab as cl
 from convex_lab import ConvexError, Int64, define_schema, define_table, v
@@ -30,7 +30,6 @@ from convex_lab.jupyter._protocol import PROTOCOL_VERSION, decode, encode
 from convex_lab.jupyter.widgets import (
     STATIC,
     BundleMissingError,
-    ConvexWidget,
     data_browser,
     display_live,
     function_runner,
@@ -94,16 +93,6 @@ def backend() -> Iterator[cl.Backend]:
     yield b
     b.close()
 
-
-def ask(widget: ConvexWidget, sent: list[dict[str, Any]],
-        request: dict[str, Any]) -> dict[str, Any]:
-    """Deliver ``request`` as the front-end would; return the one response it caused."""
-    before = len(sent)
-    widget._handle_custom_msg(request, [])
-    responses = [m for m in sent[before:] if m.get("type") == "response"]
-    assert len(responses) == 1, sent[before:]
-    assert responses[0]["id"] == request["id"]
-    return responses[0]
 
 
 # ---------------------------------------------------------------------------------------------
