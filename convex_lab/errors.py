@@ -18,6 +18,8 @@
         ├── LimitExceededError           a per-transaction limit (TooManyDocumentsRead, ...)
         ├── OptimisticConcurrencyControlFailure   kept conflicting after its retries
         ├── SchemaError                  a bad schema, or one that existing data breaks
+        ├── FileInUseError               a DuckDB file another open backend already holds
+        ├── ServerError                  a function's own error as a client receives it
         └── FunctionError                unknown function, wrong kind, wrong context, ...
 
     BaseException
@@ -139,3 +141,17 @@ class FunctionError(ConvexLabError):
 
 class InvalidTableError(ConvexLabError):
     code = "InvalidTable"
+
+
+class FileInUseError(ConvexLabError):
+    """A DuckDB file that another open backend in this process (or another process) holds."""
+
+    code = "FileInUse"
+
+
+class ServerError(ConvexLabError):
+    """What a client receives when a function fails with an error of its own (not a
+    ``ConvexError``): the message only (``"Uncaught ValueError: ..."``), or Convex's redacted
+    ``"[Request ID: …] Server Error"`` when the backend redacts errors."""
+
+    code = "ServerError"

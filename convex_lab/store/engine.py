@@ -31,13 +31,23 @@ import atexit
 import gc
 import itertools
 import math
+import os
+import sys
 import threading
 import time
+import traceback
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from convex_lab.errors import ConvexLabError, InvalidTableError, InvalidValueError, SchemaError
+from convex_lab.errors import (
+    ConvexLabError,
+    FileInUseError,
+    InvalidTableError,
+    InvalidValueError,
+    SchemaError,
+)
 from convex_lab.ids import FIRST_USER_TABLE_NUMBER, encode_id, generate_ids
 from convex_lab.store.fastpath import Builder, build_schemaless, compile_builder
 from convex_lab.store.persist import FilePersistence, Persistence, open_persistence
@@ -119,6 +129,11 @@ class BulkInserts(Mapping[str, tuple[None, dict[str, Any]]]):
 CommitListener = Callable[[Commit], None]
 
 
+def _report_listener_error(listener: Any) -> None:
+    sys.stderr.write(f"convex_lab: a commit listener ({listener!r}) raised; the commit stands:\n")
+    traceback.print_exc()
+
+
 def wall_clock_ms() -> float:
     return time.time() * 1000.0
 
@@ -133,6 +148,37 @@ def _unfreeze_at_exit() -> None:
     if not _unfreeze_registered:
         _unfreeze_registered = True
         atexit.register(gc.unfreeze)
+
+
+# One writer per file: DuckDB shares one database instance between connections to the same file
+# in a process, so two stores on one file would both write, each with its own idea of the data
+# and of the next table number. A file is claimed by the store that opens it until it closes.
+_open_files: dict[str, weakref.ref[Store]] = {}
+_open_files_lock = threading.Lock()
+
+
+def _claim_file(path: str, store: Store) -> str:
+    key = os.path.realpath(os.path.expanduser(path))
+    with _open_files_lock:
+        ref = _open_files.get(key)
+        holder = ref() if ref is not None else None
+        if holder is not None and not holder.closed:
+            raise FileInUseError(
+                f"{path!r} is already open in this process by another Backend. One DuckDB file "
+                "has one writer: two would lose each other's writes. Keep using the open backend, "
+                "or close it first (backend.close()) and open the file again. In a notebook, "
+                "`%convex open PATH` switches the default backend and closes the old one.")
+        _open_files[key] = weakref.ref(store)
+    return key
+
+
+def _release_file(key: str | None, store: Store) -> None:
+    if key is None:
+        return
+    with _open_files_lock:
+        ref = _open_files.get(key)
+        if ref is not None and ref() in (store, None):
+            del _open_files[key]
 
 
 class Store:
@@ -167,10 +213,23 @@ class Store:
         self._notifier: int | None = None  # the thread delivering commits to listeners
         self._notified_ts = 0
         self.closed = False
-        self.persist: Persistence = open_persistence(path)
+        self._file_key = _claim_file(path, self) if path is not None else None
+        try:
+            self.persist: Persistence = open_persistence(path)
+        except BaseException:
+            _release_file(self._file_key, self)
+            raise
         if isinstance(self.persist, FilePersistence):
             self.persist.siblings = self._active.__len__
-        self._load()
+        try:
+            self._load()
+        except BaseException:
+            self.closed = True
+            try:
+                self.persist.close()
+            finally:
+                _release_file(self._file_key, self)
+            raise
 
     # Opening ---------------------------------------------------------------------------------
     def _load(self) -> None:
@@ -348,11 +407,18 @@ class Store:
             self._trim_log()
 
     def _trim_log(self) -> None:
+        """Drop commits no consumer needs any more (callers hold the lock).
+
+        Consumers of the log: every active transaction or pinned snapshot (it reads commits
+        after its snapshot), and the commit notifier (it delivers commits after
+        ``_notified_ts``). A commit is kept while any of them may still ask for it, so
+        :meth:`commits_after` never fails for a live consumer.
+        """
         log = self._log
         if not log:
             return
         horizon = min(self._active.values(), default=self.visible_ts)
-        horizon = min(horizon, self.visible_ts)
+        horizon = min(horizon, self.visible_ts, self._notified_ts)
         drop = horizon - log[0].ts + 1
         if drop >= 64 or (drop > 0 and drop == len(log)):
             del log[:drop]
@@ -414,9 +480,16 @@ class Store:
         self._notify()
 
     def _notify(self) -> None:
+        """Deliver visible commits to the listeners, once each and in order.
+
+        A listener's failure is reported (stderr) and never reaches the committing caller: its
+        commit has happened, and an error would invite a retry that applies it twice.
+        """
         if not self._listeners:
-            self._notified_ts = self.visible_ts
-            return
+            with self.lock:
+                if not self._listeners:
+                    self._notified_ts = self.visible_ts
+                    return
         me = threading.get_ident()
         if self._notifier == me:
             # A listener committed (e.g. the scheduler starting up): the loop below, already
@@ -434,12 +507,22 @@ class Store:
                         self._notified_ts = pending[-1].ts
                     for c in pending:
                         for listener in list(self._listeners):
-                            listener(c)
+                            try:
+                                listener(c)
+                            except Exception:  # noqa: BLE001 (see docstring: report, go on)
+                                _report_listener_error(listener)
+                    with self.lock:
+                        self._trim_log()
             finally:
                 self._notifier = None
 
     def add_listener(self, listener: CommitListener) -> Callable[[], None]:
-        self._listeners.append(listener)
+        """Call ``listener(commit)`` for each commit made visible from now on; returns a
+        remover. Listeners run outside the store lock, one commit at a time, in commit order."""
+        with self.lock:
+            if not self._listeners:
+                self._notified_ts = self.visible_ts  # nothing before this is owed to anyone
+            self._listeners.append(listener)
 
         def remove() -> None:
             if listener in self._listeners:
@@ -575,7 +658,10 @@ class Store:
         if self.closed:
             return
         self.closed = True
-        self.persist.close()
+        try:
+            self.persist.close()
+        finally:
+            _release_file(self._file_key, self)
 
     def __len__(self) -> int:
         return sum(len(t) for n, t in self.tables.items() if not n.startswith("_"))
