@@ -24,6 +24,7 @@ import asyncio
 import atexit
 import contextlib
 import contextvars
+import secrets
 import threading
 import time
 import types
@@ -35,6 +36,7 @@ from convex_lab.errors import (
     ConvexError,
     ConvexLabError,
     ReturnsValidationError,
+    ServerError,
     ValidationError,
 )
 from convex_lab.ids import Id
@@ -169,6 +171,35 @@ def export_error(error: BaseException) -> None:
         # Not a Convex value: hand it over as the handler gave it.
         with contextlib.suppress(ConvexLabError):
             error.data = convert(error.data)
+
+
+def for_client(error: BaseException, *, redact: bool = False) -> BaseException:
+    """The error a client receives for a failed call: a fresh exception, never the server's.
+
+    The server's exception carries its traceback, and through it every frame's local variables
+    (an API key read by the handler, say); a client gets none of that. As in Convex:
+
+    * ``ConvexError`` is application data and is never redacted: a fresh ``ConvexError(data)``.
+    * convex_lab's own errors (argument validation, limits, ...) keep their class and message.
+    * Anything else a handler raised becomes :class:`ServerError` with the message Convex's dev
+      deployments show (``"Uncaught ValueError: boom"``).
+    * ``redact=True`` (Convex's production behaviour, ``Backend(redact_errors=True)``) turns
+      everything but ``ConvexError`` into ``ServerError("[Request ID: …] Server Error")``.
+
+    Errors that are not ``Exception`` s (``KeyboardInterrupt``, ...) are returned unchanged.
+    """
+    if not isinstance(error, Exception):
+        return error
+    if isinstance(error, ConvexError):
+        return ConvexError(error.data)
+    if redact:
+        return ServerError(f"[Request ID: {secrets.token_hex(8)}] Server Error")
+    if isinstance(error, ConvexLabError):
+        fresh = type(error).__new__(type(error))
+        Exception.__init__(fresh, *error.args)
+        fresh.code = error.code
+        return fresh
+    return ServerError(f"Uncaught {describe_error(error)}")
 
 
 def call_handler(fn: FunctionDef, ctx: Any, args: dict[str, Any]) -> Any:

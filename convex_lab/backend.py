@@ -13,6 +13,9 @@ Contract (DESIGN §4, §8)
   only. Unknown functions and wrong kinds raise ``FunctionError`` naming the fix.
 * Queries run read-only at the latest snapshot; mutations are serializable and re-run on OCC
   conflicts (4 retries); actions run in the caller's thread, concurrently with anything else.
+* ``redact_errors=True`` makes clients (``client()``, and the HTTP and wire servers) receive
+  Convex's production ``"[Request ID: …] Server Error"`` for any error but ``ConvexError``;
+  by default they get the message (Convex's dev deployments), never the server's frames.
 * ``logs()`` lists the last 1000 executions (top-level and nested), oldest first.
 
 The store (and so DuckDB) is imported inside ``Backend.__init__``: importing this module is cheap.
@@ -77,6 +80,7 @@ class Backend:
         app: App | None = None,
         clock: str | Clock = "real",
         log_size: int = 1000,
+        redact_errors: bool = False,
     ) -> None:
         from convex_lab.store.database import (  # noqa: PLC0415 (DuckDB loads on first Backend)
             DatabaseReader,
@@ -87,6 +91,9 @@ class Backend:
         self._reader = DatabaseReader
         self._writer = DatabaseWriter
         self.clock: Clock = make_clock(clock)
+        # Convex's production deployments redact errors for clients (reference §15); the
+        # notebook's own calls always see everything.
+        self.redact_errors = redact_errors
         self.path = None if path is None else str(path)
         self.store: Store = Store(self.path, now=self.clock.now)
         self._tables = self.store.table_name_for_number
@@ -151,6 +158,8 @@ class Backend:
         fn = self.app.functions.get(path)
         public_only = public_only or ref_public
         if fn is None or (public_only and fn.visibility != "public"):
+            if caller == "client":
+                raise FunctionError(self._not_found_for_client(path))
             raise FunctionError(self._not_found(path, public_only, fn))
         if kind is not None and fn.kind != kind:
             verbs = _CTX_VERB if caller == "ctx" else _CALL_VERB
@@ -158,6 +167,19 @@ class Backend:
                     else ": call it through an HTTP route with backend.fetch(...)")
             raise FunctionError(f"{path} is {kind_phrase(fn.kind)}, not {kind_phrase(kind)}{hint}")
         return fn
+
+    def _not_found_for_client(self, path: str) -> str:
+        """What a client learns about a path it cannot call: Convex's text, plus (unless the
+        backend redacts) up to three close public names. Never whether an internal function
+        exists there, and never a list of the deployment's functions."""
+        message = f"Could not find public function for '{path}'."
+        if self.redact_errors:
+            return message
+        public = [p for p, f in self.app.functions.items() if f.visibility == "public"]
+        close = difflib.get_close_matches(path, public, n=3, cutoff=0.75)
+        if close:
+            return message + " Did you mean " + " or ".join(repr(c) for c in close) + "?"
+        return message
 
     def _not_found(self, path: str, public_only: bool, found: FunctionDef | None) -> str:
         what = "public function" if public_only else "function"

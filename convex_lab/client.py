@@ -4,6 +4,10 @@
 * Carries an identity: ``identity={"subject": ..., "issuer": ..., ...}`` becomes
   ``ctx.auth.get_user_identity()`` in every function it calls (and their nested calls), with
   ``tokenIdentifier = "<issuer>|<subject>"``.
+* Errors reach the caller as fresh exceptions carrying no server frames: ``ConvexError`` with
+  its data, convex_lab's own errors with their message, anything else as ``ServerError``; with
+  ``Backend(redact_errors=True)`` every non-``ConvexError`` is Convex's redacted
+  ``"[Request ID: …] Server Error"``.
 * Mutations from one client run one at a time, in the order they were called (Convex's
   per-client ordering, reference §5.2); queries and actions may run concurrently.
 """
@@ -14,6 +18,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from convex_lab._runtime import for_client
 from convex_lab.context import NO_AUTH, Auth, normalize_identity
 
 if TYPE_CHECKING:
@@ -38,16 +43,27 @@ class Client:
     def identity(self) -> dict[str, Any] | None:
         return self._auth.get_user_identity()
 
+    def _call(self, ref: FunctionLike, args: Mapping[str, Any] | None, kind: str) -> Any:
+        """Run a public function as this client; a failure reaches the caller as a fresh error
+        without the server's frames (see ``_runtime.for_client``)."""
+        backend = self.backend
+        try:
+            return backend.run_function(ref, args, kind=kind, identity=self._auth,
+                                        public_only=True, caller="client")
+        except Exception as e:  # noqa: BLE001 (converted below, outside this block)
+            error = for_client(e, redact=backend.redact_errors)
+        # Raised outside the except block, so the fresh error has no __context__ chaining it
+        # to the server's exception (and its frames).
+        raise error
+
     def query(self, ref: FunctionLike, args: Mapping[str, Any] | None = None) -> Any:
         """Run a public query at the latest snapshot."""
-        return self.backend.run_function(ref, args, kind="query", identity=self._auth,
-                                         public_only=True, caller="client")
+        return self._call(ref, args, "query")
 
     def mutation(self, ref: FunctionLike, args: Mapping[str, Any] | None = None) -> Any:
         """Run a public mutation; this client's mutations run one at a time, in order."""
         with self._mutation_lock:
-            result = self.backend.run_function(ref, args, kind="mutation", identity=self._auth,
-                                               public_only=True, caller="client")
+            result = self._call(ref, args, "mutation")
         manager = self.backend._subscriptions
         if manager is not None:
             manager.refresh()  # read your writes: live queries reflect this commit on return
@@ -71,8 +87,7 @@ class Client:
 
     def action(self, ref: FunctionLike, args: Mapping[str, Any] | None = None) -> Any:
         """Run a public action (actions of one client may run concurrently)."""
-        return self.backend.run_function(ref, args, kind="action", identity=self._auth,
-                                         public_only=True, caller="client")
+        return self._call(ref, args, "action")
 
     def __repr__(self) -> str:
         who = self._auth.get_user_identity()

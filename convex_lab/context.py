@@ -29,10 +29,12 @@ Nested calls (reference §5.3, §7)
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from convex_lab.errors import FunctionError
+from convex_lab.errors import ConvexLabError, FunctionError
+from convex_lab.values import convert, sort_key
 
 if TYPE_CHECKING:
     from convex_lab._runtime import Frame
@@ -52,7 +54,9 @@ def normalize_identity(identity: Mapping[str, Any] | None) -> dict[str, Any] | N
     """A client's identity → Convex's ``UserIdentity`` dict (``tokenIdentifier = "iss|sub"``).
 
     ``subject`` and ``issuer`` are required (JWT's ``sub`` and ``iss`` are accepted too); every
-    other field is kept as given.
+    other field is kept as given, converted to a Convex value. ``tokenIdentifier`` is always
+    derived from them, as Convex derives it: a given one must agree (a client cannot borrow
+    another user's token identifier). The result is the caller's own copy.
     """
     if identity is None:
         return None
@@ -68,25 +72,47 @@ def normalize_identity(identity: Mapping[str, Any] | None) -> dict[str, Any] | N
             "{'subject': 'user1', 'issuer': 'https://auth.example.com', 'name': 'Ada'}; "
             f"got {dict(identity)!r}"
         )
-    token = fields.pop("tokenIdentifier", None) or f"{issuer}|{subject}"
-    return {"tokenIdentifier": token, "subject": subject, "issuer": issuer, **fields}
+    token = f"{issuer}|{subject}"
+    given = fields.pop("tokenIdentifier", None)
+    if given is not None and given != token:
+        raise FunctionError(
+            f"identity's tokenIdentifier {given!r} does not match its issuer and subject: Convex "
+            f"derives it as 'issuer|subject' ({token!r}). Leave tokenIdentifier out.")
+    try:
+        claims = convert(fields)
+    except ConvexLabError as e:
+        raise FunctionError(f"identity claims must be Convex values: {e}") from None
+    return {"tokenIdentifier": token, "subject": subject, "issuer": issuer, **claims}
 
 
 class Auth:
-    """``ctx.auth``: the caller's identity (``None`` for admin calls and scheduled functions)."""
+    """``ctx.auth``: the caller's identity (``None`` for admin calls and scheduled functions).
 
-    __slots__ = ("_identity",)
+    The identity is immutable from the outside: every read hands out a deep copy, so a function
+    that edits what it got (nested claims included) changes nothing for later calls.
+    """
+
+    __slots__ = ("_identity", "_key")
 
     def __init__(self, identity: dict[str, Any] | None) -> None:
         self._identity = identity
+        self._key: Any = None
 
     def get_user_identity(self) -> dict[str, Any] | None:
-        """Convex's ``getUserIdentity()``: a fresh dict each call, or ``None``."""
-        return dict(self._identity) if self._identity is not None else None
+        """Convex's ``getUserIdentity()``: a fresh deep copy each call, or ``None``."""
+        identity = self._identity
+        return copy.deepcopy(identity) if identity is not None else None
 
     @property
     def identity(self) -> dict[str, Any] | None:
         return self.get_user_identity()
+
+    def key(self) -> Any:
+        """A hashable value equal for equal identities (all claims, not only the token
+        identifier): live queries share an execution only between equal identities."""
+        if self._key is None:
+            self._key = (sort_key(self._identity) if self._identity is not None else ())
+        return self._key
 
     def __repr__(self) -> str:
         who = self._identity["tokenIdentifier"] if self._identity else None

@@ -31,6 +31,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from convex_lab._runtime import for_client
 from convex_lab.invalidation import InvalidationIndex
 from convex_lab.values import values_equal
 
@@ -86,11 +87,14 @@ class _Execution:
         try:
             value = manager.backend.run_function(
                 self.path, self.args, kind="query", identity=self.auth,
-                public_only=self.public_only, caller="client", snapshot=snapshot,
+                public_only=self.public_only,
+                caller="client" if self.public_only else "backend", snapshot=snapshot,
                 on_reads=reads.append)
             error: BaseException | None = None
         except Exception as e:  # noqa: BLE001 (a failing query shows its error, stays live)
-            value, error = None, e
+            # A client's live query holds what a client may see: no server frames.
+            value, error = None, (for_client(e, redact=manager.backend.redact_errors)
+                                  if self.public_only else e)
         if reads:
             manager.index.add(self, reads[-1], manager.index_kinds())
         else:  # it failed before reading: re-run on any change to the function only
@@ -376,10 +380,8 @@ def _args_key(args: Mapping[str, Any]) -> Any:
 
 
 def _auth_key(auth: Auth | None) -> Any:
-    if auth is None:
-        return None
-    identity = auth.get_user_identity()
-    return None if identity is None else identity.get("tokenIdentifier")
+    """Executions are shared only between callers with equal identities (every claim)."""
+    return None if auth is None else auth.key()
 
 
 def watch(ref: FunctionLike, args: Mapping[str, Any] | None = None, /, *,
