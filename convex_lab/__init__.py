@@ -7,6 +7,7 @@ Importing it is cheap and Jupyter-free: the store (and DuckDB) load when a ``Bac
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 # DuckDB's bundled jemalloc keeps freed pages for 10 s by default, so memory released by a
@@ -80,3 +81,19 @@ def unload_ipython_extension(ipython: Any) -> None:
     from convex_lab.jupyter import unload_ipython_extension as unload  # noqa: PLC0415 (same)
 
     unload(ipython)
+
+
+def _register_display() -> None:
+    """Imported inside a running IPython (a notebook), show live queries as live widgets.
+
+    Only checks ``sys.modules``: a plain Python process never imports anything for this.
+    """
+    ipython_module = sys.modules.get("IPython")
+    shell = getattr(ipython_module, "get_ipython", lambda: None)() if ipython_module else None
+    if shell is not None and hasattr(shell, "display_formatter"):
+        from convex_lab.jupyter import register_display  # noqa: PLC0415 (Jupyter only here)
+
+        register_display(shell)
+
+
+_register_display()

@@ -45,6 +45,7 @@ from convex_lab.values import convert, format_value
 
 if TYPE_CHECKING:
     from convex_lab.context import Auth
+    from convex_lab.executor import Executor
     from convex_lab.functions import FunctionDef
     from convex_lab.store.transaction import Transaction
     from convex_lab.validators import TableLookup
@@ -62,13 +63,13 @@ class Frame:
     """One execution; see the module docstring."""
 
     __slots__ = (
-        "auth", "backend", "chunks", "depth", "duration_ms", "error", "fn", "records",
+        "auth", "chunks", "depth", "duration_ms", "error", "executor", "fn", "records",
         "started", "t0", "tx",
     )
 
-    def __init__(self, backend: Any, fn: FunctionDef, auth: Auth, *, depth: int,
+    def __init__(self, executor: Executor, fn: FunctionDef, auth: Auth, *, depth: int,
                  records: list[Frame], started: float) -> None:
-        self.backend = backend
+        self.executor = executor
         self.fn = fn
         self.auth = auth
         self.depth = depth

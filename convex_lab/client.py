@@ -64,9 +64,7 @@ class Client:
         """Run a public mutation; this client's mutations run one at a time, in order."""
         with self._mutation_lock:
             result = self._call(ref, args, "mutation")
-        manager = self.backend._subscriptions
-        if manager is not None:
-            manager.refresh()  # read your writes: live queries reflect this commit on return
+        self.backend.refresh_live_queries()  # read your writes: live queries reflect it on return
         return result
 
     def subscribe(self, ref: FunctionLike, args: Mapping[str, Any] | None = None, *,

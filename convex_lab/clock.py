@@ -7,11 +7,12 @@ carry simulated times.
 Virtual clock contract
 ----------------------
 * It starts at the real time when it is made and never goes backwards.
-* ``advance(d)`` (ms or ``timedelta``) computes ``target = now() + d``, then calls every
-  ``on_advance`` hook with ``(clock, target)`` in registration order, then sets ``now()`` to
-  ``target``. A hook (the scheduler) may step time forward itself with :meth:`VirtualClock.move_to`
-  to each due time ``<= target`` and run what is due there, so jobs see the time they were due at.
-* Hooks run in the caller's thread; ``advance`` returns when they have all returned.
+* ``advance(d)`` (ms or ``timedelta``) computes ``target = now() + d``, then emits the
+  ``advancing`` event with ``(clock, target)``, then sets ``now()`` to ``target``. A listener (the
+  scheduler) may step time forward itself with :meth:`VirtualClock.move_to` to each due time
+  ``<= target`` and run what is due there, so jobs see the time they were due at.
+* Listeners run in the caller's thread; ``advance`` returns when they have all returned, and
+  re-raises the first error one of them raised (a runaway job, say).
 
 The real clock has the same interface; its ``advance`` raises, pointing at ``clock="virtual"``.
 """
@@ -23,6 +24,8 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Literal
+
+from convex_lab.events import Event
 
 AdvanceHook = Callable[["Clock", float], None]
 
@@ -42,7 +45,7 @@ class Clock:
     kind: Literal["real", "virtual"]
 
     def __init__(self) -> None:
-        self._hooks: list[AdvanceHook] = []
+        self.advancing: Event[tuple[Clock, float]] = Event("clock advance", errors="raise")
         self._lock = threading.RLock()
 
     def now(self) -> float:
@@ -52,14 +55,8 @@ class Clock:
         raise NotImplementedError
 
     def on_advance(self, hook: AdvanceHook) -> Callable[[], None]:
-        """Register ``hook(clock, target_ms)``, called by ``advance``; returns an unregister fn."""
-        self._hooks.append(hook)
-
-        def remove() -> None:
-            if hook in self._hooks:
-                self._hooks.remove(hook)
-
-        return remove
+        """Call ``hook(clock, target_ms)`` on each ``advance``; returns an unsubscriber."""
+        return self.advancing.subscribe(lambda event: hook(*event))
 
     def __repr__(self) -> str:
         return f"<{self.kind} clock at {self.now():.0f} ms>"
@@ -105,8 +102,7 @@ class VirtualClock(Clock):
             raise ValueError(f"The clock only moves forward; got advance({delta!r}).")
         with self._lock:
             target = self._now + ms
-            for hook in list(self._hooks):
-                hook(self, target)
+            self.advancing.emit((self, target))
             self.move_to(target)
             return self._now
 

@@ -24,7 +24,9 @@ Nested calls (reference §5.3, §7)
 * The caller's identity propagates; nesting is limited to 8 levels; the target's validators check
   the arguments when it runs. The methods are plain calls, also inside ``async def`` handlers.
 
-``scheduler`` (and ``storage``) are placeholders filled in by the engines that provide them.
+``scheduler`` and ``storage`` are capabilities: the engine that provides one plugs it in with
+``Executor.provide`` (docs/architecture.md, "Where capabilities plug in"); this module imports
+no engine.
 """
 
 from __future__ import annotations
@@ -40,15 +42,6 @@ if TYPE_CHECKING:
     from convex_lab._runtime import Frame
     from convex_lab.functions import FunctionLike
     from convex_lab.store.database import DatabaseReader, DatabaseWriter
-
-# Convex's UserIdentity fields besides the three required ones (reference §14), for reference.
-IDENTITY_FIELDS: Final = (
-    "tokenIdentifier", "subject", "issuer", "name", "givenName", "familyName", "nickname",
-    "preferredUsername", "profileUrl", "pictureUrl", "email", "emailVerified", "gender",
-    "birthday", "timezone", "language", "phoneNumber", "phoneNumberVerified", "address",
-    "updatedAt",
-)
-
 
 def normalize_identity(identity: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """A client's identity → Convex's ``UserIdentity`` dict (``tokenIdentifier = "iss|sub"``).
@@ -153,8 +146,7 @@ class QueryCtx(_Ctx):
     def run_query(self, ref: FunctionLike, args: Mapping[str, Any] | None = None) -> Any:
         """Run a query in this transaction (same snapshot); returns its result."""
         frame = self._frame
-        result = frame.backend._nested_in_tx(frame, "query", ref, args)
-        return result
+        return frame.executor.run_nested(frame, "query", ref, args)
 
     def _missing(self, name: str) -> str:
         if name in ("run_mutation", "run_action", "scheduler"):
@@ -164,7 +156,8 @@ class QueryCtx(_Ctx):
 
 
 class MutationCtx(_Ctx):
-    """``ctx`` of a mutation: ``db`` writer, ``auth``, ``run_query``, ``run_mutation``."""
+    """``ctx`` of a mutation: ``db`` writer, ``auth``, ``run_query``, ``run_mutation``,
+    ``scheduler``."""
 
     __slots__ = ("_scheduler", "db")
 
@@ -178,20 +171,19 @@ class MutationCtx(_Ctx):
     def scheduler(self) -> Any:
         """``run_after / run_at / cancel``; scheduling is part of this mutation's transaction."""
         if self._scheduler is None:  # made on first use: most mutations never schedule
-            from convex_lab.scheduler.jobs import Scheduler  # noqa: PLC0415
-
-            self._scheduler = Scheduler(self._frame)
+            frame = self._frame
+            self._scheduler = frame.executor.capability("scheduler", frame)
         return self._scheduler
 
     def run_query(self, ref: FunctionLike, args: Mapping[str, Any] | None = None) -> Any:
         """Run a query in this transaction (it sees this mutation's writes so far)."""
         frame = self._frame
-        return frame.backend._nested_in_tx(frame, "query", ref, args)
+        return frame.executor.run_nested(frame, "query", ref, args)
 
     def run_mutation(self, ref: FunctionLike, args: Mapping[str, Any] | None = None) -> Any:
         """Run a mutation as a sub-transaction: if it raises, its writes are undone."""
         frame = self._frame
-        return frame.backend._nested_in_tx(frame, "mutation", ref, args)
+        return frame.executor.run_nested(frame, "mutation", ref, args)
 
     def _missing(self, name: str) -> str:
         if name == "run_action":
@@ -201,38 +193,43 @@ class MutationCtx(_Ctx):
 
 
 class ActionCtx(_Ctx):
-    """``ctx`` of an action: ``run_query/run_mutation/run_action``, ``auth``; no ``db``."""
+    """``ctx`` of an action: ``run_query/run_mutation/run_action``, ``auth``, ``scheduler``,
+    ``storage``; no ``db``."""
 
-    __slots__ = ("_scheduler", "storage")
+    __slots__ = ("_scheduler",)
 
     def __init__(self, frame: Frame) -> None:
         super().__init__(frame)
         self._scheduler: Any = None
-        self.storage: Any = None
 
     @property
     def scheduler(self) -> Any:
         """``run_after / run_at / cancel``; from an action, scheduling happens at once."""
         if self._scheduler is None:
-            from convex_lab.scheduler.jobs import Scheduler  # noqa: PLC0415
-
-            self._scheduler = Scheduler(self._frame)
+            frame = self._frame
+            self._scheduler = frame.executor.capability("scheduler", frame)
         return self._scheduler
+
+    @property
+    def storage(self) -> Any:
+        """File storage, when an engine provides it (``None`` until then)."""
+        frame = self._frame
+        return frame.executor.capability("storage", frame)
 
     def run_query(self, ref: FunctionLike, args: Mapping[str, Any] | None = None) -> Any:
         """Run a query in its own transaction (at the latest snapshot)."""
         frame = self._frame
-        return frame.backend._nested_call(frame, "query", ref, args)
+        return frame.executor.run_nested(frame, "query", ref, args)
 
     def run_mutation(self, ref: FunctionLike, args: Mapping[str, Any] | None = None) -> Any:
         """Run a mutation in its own transaction (committed when this call returns)."""
         frame = self._frame
-        return frame.backend._nested_call(frame, "mutation", ref, args)
+        return frame.executor.run_nested(frame, "mutation", ref, args)
 
     def run_action(self, ref: FunctionLike, args: Mapping[str, Any] | None = None) -> Any:
         """Run another action (Convex meant this for crossing into the Node runtime)."""
         frame = self._frame
-        return frame.backend._nested_call(frame, "action", ref, args)
+        return frame.executor.run_nested(frame, "action", ref, args)
 
     def _missing(self, name: str) -> str:
         if name == "db":

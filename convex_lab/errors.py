@@ -20,6 +20,7 @@
         ├── SchemaError                  a bad schema, or one that existing data breaks
         ├── FileInUseError               a DuckDB file another open backend already holds
         ├── ServerError                  a function's own error as a client receives it
+        ├── BackendClosedError           a call on a backend after close()
         └── FunctionError                unknown function, wrong kind, wrong context, ...
 
     BaseException
@@ -155,3 +156,12 @@ class ServerError(ConvexLabError):
     ``"[Request ID: …] Server Error"`` when the backend redacts errors."""
 
     code = "ServerError"
+
+
+CLOSED_MESSAGE = "This backend is closed. Make a new one: cl.Backend(...)."
+
+
+class BackendClosedError(ConvexLabError):
+    """A call on a backend after ``close()``."""
+
+    code = "BackendClosed"

@@ -28,7 +28,9 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, Literal, overload
 
+from convex_lab._runtime import current_frame
 from convex_lab.errors import FunctionError
+from convex_lab.events import Event
 
 if TYPE_CHECKING:
     from convex_lab.backend import Backend
@@ -137,8 +139,6 @@ class FunctionDef:
         return self.visibility == "public"
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from convex_lab._runtime import current_frame  # noqa: PLC0415 (import cycle)
-
         if current_frame() is not None:
             verb = "run_mutation" if self.kind == "mutation" else (
                 "run_action" if self.kind == "action" else "run_query")
@@ -146,24 +146,31 @@ class FunctionDef:
                 f"{self.path} was called directly from inside a Convex function. Functions call "
                 f"each other through the context: use ctx.{verb}({self.__name__}, {{...}})."
             )
+        if self.kind == "httpAction":
+            raise FunctionError(
+                f"{self.path} is an HTTP action: it is called through an HTTP route, not as a "
+                "function.")
         payload = call_args(args, kwargs, self.path)
-        from convex_lab.backend import backend_for_app  # noqa: PLC0415 (import cycle)
-
-        backend = backend_for_app(self.app)
-        if self.kind == "query":
-            return backend.query(self, payload)
-        if self.kind == "mutation":
-            return backend.mutation(self, payload)
-        if self.kind == "action":
-            return backend.action(self, payload)
-        raise FunctionError(
-            f"{self.path} is an HTTP action: it is called through an HTTP route, e.g. "
-            "backend.fetch('/path', method='POST', ...)."
-        )
+        if _direct_caller is None:  # convex_lab.backend sets it when it is imported
+            raise FunctionError("No backend can run this function: make one with cl.Backend().")
+        return _direct_caller(self, payload)
 
     def __repr__(self) -> str:
         internal = "internal " if self.visibility == "internal" else ""
         return f"<{internal}{self.kind} {self.path!r}>"
+
+
+DirectCaller = Callable[[FunctionDef, Any], Any]
+
+# How a function object called from notebook code reaches the backend serving its app. The
+# backend layer (above this one) installs it when it is imported: this module never imports it.
+_direct_caller: DirectCaller | None = None
+
+
+def set_direct_caller(caller: DirectCaller) -> None:
+    """Install the admin call made by ``fn(...)`` in notebook code (``convex_lab.backend``)."""
+    global _direct_caller
+    _direct_caller = caller
 
 
 def call_args(args: tuple[Any, ...], kwargs: dict[str, Any], path: str) -> Any:
@@ -303,8 +310,8 @@ class App:
         self.http = http
         self.functions: dict[str, FunctionDef] = {}
         self._backend: weakref.ref[Backend] | None = None
-        # Called with each (re)registered function: live queries of a redefined function re-run.
-        self.on_register: list[Callable[[FunctionDef], None]] = []
+        # Emitted with each (re)registered function: live queries of a redefined function re-run.
+        self.registered: Event[FunctionDef] = Event("function registration")
         self.query = FunctionDecorator(self, "query", "public")
         self.mutation = FunctionDecorator(self, "mutation", "public")
         self.action = FunctionDecorator(self, "action", "public")
@@ -317,8 +324,7 @@ class App:
         """Add ``fn`` (replacing any function at its path) and return it."""
         fn.app = self
         self.functions[fn.path] = fn
-        for listener in list(self.on_register):
-            listener(fn)
+        self.registered.emit(fn)
         return fn
 
     def function(self, path: str) -> FunctionDef | None:

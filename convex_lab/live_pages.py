@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from convex_lab.events import report
+
 if TYPE_CHECKING:
     from convex_lab.context import Auth
     from convex_lab.subscriptions import SubscriptionManager, _Execution
@@ -114,9 +116,7 @@ class PaginatedLiveQuery:
             try:
                 cb(self)
             except Exception:  # noqa: BLE001 (reported; never breaks a commit)
-                from convex_lab.subscriptions import _report  # noqa: PLC0415
-
-                _report(f"on_update of paginated {self.path}")
+                report(f"a live-query callback raised (on_update of paginated {self.path})")
 
     def on_update(self, callback: Callable[[PaginatedLiveQuery], None]) -> Callable[[], None]:
         """Call ``callback(pq)`` after any change (new page, changed page, error, status)."""

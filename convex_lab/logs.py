@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import sys
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TextIO, TypedDict, cast
+
+from convex_lab.events import Event
 
 if TYPE_CHECKING:
     from convex_lab._runtime import Frame
@@ -85,37 +87,18 @@ def split_lines(chunks: list[str] | None) -> list[str]:
 
 
 class ExecutionLog:
-    """The last ``maxlen`` executions of a backend, oldest first."""
+    """The last ``maxlen`` executions of a backend, oldest first; ``added`` is emitted with each
+    new entry (the logs widget follows it)."""
 
     def __init__(self, maxlen: int = 1000) -> None:
         self._frames: deque[Frame] = deque(maxlen=maxlen)
-        self._listeners: list[Callable[[LogEntry], None]] = []
+        self.added: Event[LogEntry] = Event("log entry")
 
     def add(self, frames: list[Frame]) -> None:
         self._frames.extend(frames)  # one C call: safe to do from several threads
-        if self._listeners:
+        if self.added:  # entries are built only when someone listens
             for frame in frames:
-                self._tell(frame)
-
-    def append(self, frame: Frame) -> None:
-        self._frames.append(frame)
-        if self._listeners:
-            self._tell(frame)
-
-    def _tell(self, frame: Frame) -> None:
-        entry = frame.entry()
-        for listener in list(self._listeners):
-            listener(entry)
-
-    def add_listener(self, listener: Callable[[LogEntry], None]) -> Callable[[], None]:
-        """Call ``listener(entry)`` for each new entry; returns a function that stops it."""
-        self._listeners.append(listener)
-
-        def remove() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-        return remove
+                self.added.emit(frame.entry())
 
     def entries(self) -> list[LogEntry]:
         return [frame.entry() for frame in list(self._frames)]

@@ -1,9 +1,9 @@
 """Live queries: query results kept current as commits change what they read (DESIGN §4, §8).
 
 Model (reference §6). A subscription is an *execution* of one query with fixed arguments and
-identity; identical subscriptions share one execution. Each run records the read set; the
-backend's :class:`~convex_lab.invalidation.InvalidationIndex` maps commits back to the executions
-whose reads they touched, and only those re-run.
+identity; identical subscriptions (equal identities) share one execution. Each run records the
+read set; a :class:`~convex_lab.store.readindex.ReadIndex` maps each commit (the store's
+``commits`` event) back to the executions whose reads it touched, and only those re-run.
 
 Invariants
 ----------
@@ -23,16 +23,15 @@ Invariants
 
 from __future__ import annotations
 
-import asyncio
-import sys
 import threading
-import traceback
 import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from convex_lab._loop import kernel_loop
 from convex_lab._runtime import for_client
-from convex_lab.invalidation import InvalidationIndex
+from convex_lab.events import report
+from convex_lab.store.readindex import ReadIndex
 from convex_lab.values import values_equal
 
 if TYPE_CHECKING:
@@ -44,19 +43,7 @@ if TYPE_CHECKING:
 
 
 def _report(what: str) -> None:
-    sys.stderr.write(f"convex_lab: a live-query callback raised ({what}):\n")
-    traceback.print_exc()
-
-
-def _kernel_loop() -> asyncio.AbstractEventLoop | None:
-    """The asyncio loop running in the main thread (a Jupyter kernel's), if any."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    try:
-        loop = asyncio.get_event_loop()
-    except RuntimeError:
-        return None
-    return loop if loop.is_running() else None
+    report(f"a live-query callback raised ({what})")
 
 
 class _Execution:
@@ -201,11 +188,6 @@ class LiveQuery:
         """Deliver pending updates now (normally automatic)."""
         self._manager.refresh()
 
-    def _ipython_display_(self) -> None:
-        from convex_lab.jupyter.widgets import display_live  # noqa: PLC0415 (Jupyter only here)
-
-        display_live(self)
-
     def __repr__(self) -> str:
         state = self.status if self.status != "error" else f"error: {self.error}"
         return f"<LiveQuery {self.path}({self.args}) {state}, version {self.version}>"
@@ -229,17 +211,20 @@ class SubscriptionManager:
     def __init__(self, backend: Backend) -> None:
         _managers.add(self)
         self.backend = backend
-        self.index = InvalidationIndex()
+        self.index = ReadIndex()
         self._executions: dict[Any, _Execution] = {}
         self._lock = threading.RLock()
         self._refresh_lock = threading.RLock()
         self._dirty: set[_Execution] = set()
         self._scheduled = False
-        self._loop = _kernel_loop()
-        self._commit_listeners: list[Callable[[], None]] = []
-        self._unlisten = backend.store.add_listener(self._on_commit)
-        self._app = backend.app
-        backend.app.on_register.append(self._on_register)
+        self._loop = kernel_loop()
+        executor = backend.executor
+        self._unsubscribe = [
+            backend.store.commits.subscribe(self._on_commit),
+            executor.registered.subscribe(self._on_register),
+            executor.deployed.subscribe(self._on_deploy),
+        ]
+        self._app = executor.app
 
     # Subscribing ---------------------------------------------------------------------------
     def subscribe(self, ref: FunctionLike, args: Mapping[str, Any] | None, *, auth: Auth | None,
@@ -285,16 +270,11 @@ class SubscriptionManager:
 
     # Invalidation --------------------------------------------------------------------------
     def _on_commit(self, commit: Commit) -> None:
-        try:
-            owners = self.index.affected(commit, self.backend.store.tables)
-            if owners:
-                with self._lock:
-                    self._dirty.update(o for o in owners if isinstance(o, _Execution))
-                self._schedule()
-            for listener in list(self._commit_listeners):
-                listener()
-        except Exception:  # noqa: BLE001 (never break the commit that called us)
-            _report("commit listener")
+        owners = self.index.affected(commit, self.backend.store.tables)
+        if owners:
+            with self._lock:
+                self._dirty.update(o for o in owners if isinstance(o, _Execution))
+            self._schedule()
 
     def _on_register(self, fn: FunctionDef) -> None:
         """A (re)defined function: its live queries re-run with the new code."""
@@ -304,10 +284,14 @@ class SubscriptionManager:
         if hit:
             self._schedule()
 
-    def add_commit_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
-        self._commit_listeners.append(listener)
-        return lambda: (self._commit_listeners.remove(listener)
-                        if listener in self._commit_listeners else None)
+    def _on_deploy(self, app: Any) -> None:
+        """A redeploy with another App: every live query re-runs with its code."""
+        if app is self._app:
+            return
+        self._app = app
+        with self._lock:
+            self._dirty.update(self._executions.values())
+        self._schedule()
 
     def _schedule(self) -> None:
         loop = self._loop
@@ -348,20 +332,9 @@ class SubscriptionManager:
                 for live in list(ex.lives):
                     live._deliver(changed, changed_any)
 
-    def switch_app(self, app: Any) -> None:
-        """A redeploy with another App: listen to it, and re-run every live query."""
-        if self._on_register in self._app.on_register:
-            self._app.on_register.remove(self._on_register)
-        self._app = app
-        app.on_register.append(self._on_register)
-        with self._lock:
-            self._dirty.update(self._executions.values())
-        self._schedule()
-
     def close(self) -> None:
-        self._unlisten()
-        if self._on_register in self._app.on_register:
-            self._app.on_register.remove(self._on_register)
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
         with self._lock:
             self._executions.clear()
             self._dirty.clear()

@@ -14,7 +14,7 @@ import pytest
 import convex_lab as cl
 from convex_lab import ConvexError, v
 from convex_lab.clock import Clock, VirtualClock
-from convex_lab.errors import FunctionError
+from convex_lab.errors import BackendClosedError, FunctionError
 
 
 @pytest.fixture
@@ -109,8 +109,14 @@ def test_closed_backend_refuses_calls(app: cl.App) -> None:
     backend = cl.Backend(app=app)
     backend.close()
     backend.close()  # idempotent
-    with pytest.raises(FunctionError, match="closed"):
-        backend.query("messages:list")
+    # One error for every way in: calls, clients, imports, SQL, a transaction of the store.
+    for attempt in (lambda: backend.query("messages:list"),
+                    lambda: backend.client().mutation("messages:send", {}),
+                    lambda: backend.import_documents("messages", [{"body": "x"}]),
+                    lambda: backend.sql("SELECT 1"),
+                    lambda: backend.store.begin()):
+        with pytest.raises(BackendClosedError, match="This backend is closed"):
+            attempt()
 
 
 # Logs --------------------------------------------------------------------------------------------

@@ -370,7 +370,7 @@ def test_http_action_is_not_called_directly(app: cl.App, backend: cl.Backend) ->
         return request
 
     assert hook.kind == "httpAction" and hook.args_validator is None
-    assert backend.run_http_action(hook, "req") == "req"
+    assert backend.executor.run_http(hook, "req") == "req"
     with pytest.raises(FunctionError, match="HTTP action"):
         backend.action(hook)
     with pytest.raises(FunctionError, match="HTTP route"):

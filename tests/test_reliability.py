@@ -100,7 +100,7 @@ def test_a_failing_commit_listener_does_not_fail_the_committed_mutation(
         def broken(commit: Any) -> None:
             raise RuntimeError("listener bug")
 
-        b.store.add_listener(broken)
+        b.store.commits.subscribe(broken)
         b.mutation(add)
         b.mutation(add)
         assert len(b.store.tables["t"].docs) == 2
@@ -143,7 +143,7 @@ def test_threaded_stress(tmp_path: Path, where: str, live: bool, scheduled: bool
     path = str(tmp_path / "stress.duckdb") if where == "file" else None
     b = cl.Backend(path, app=stress_app())
     delivered: list[int] = []
-    b.store.add_listener(lambda c: delivered.append(c.ts))
+    b.store.commits.subscribe(lambda c: delivered.append(c.ts))
     try:
         lives = ([b.client().subscribe("events:count", {"worker": float(t)})
                   for t in range(threads)] if live else [])

@@ -29,7 +29,7 @@ def sched() -> Any:
 
     @app.mutation
     def remind(ctx: Any, text: str) -> None:
-        seen.append(("remind", text, ctx._frame.backend.clock.now()))
+        seen.append(("remind", text, ctx._frame.executor.clock.now()))
         ctx.db.insert("reminders", {"text": text})
 
     @app.mutation(args={"count": v.int64()})
@@ -304,7 +304,7 @@ def _cron_app() -> tuple[cl.App, list[tuple[str, float]]]:
 
     @app.mutation(name="crons:tick")
     def tick(ctx: Any, what: str) -> None:
-        runs.append((what, ctx._frame.backend.clock.now()))
+        runs.append((what, ctx._frame.executor.clock.now()))
 
     crons = cl.cron_jobs()
     crons.hourly("hourly tick", {"minuteUTC": 0}, tick, {"what": "hour"})

@@ -16,12 +16,30 @@ from typing import Any
 _registered: dict[int, list[Any]] = {}
 
 
+def register_display(ipython: Any) -> None:
+    """Show live queries as live widgets in ``ipython``'s outputs.
+
+    The core's ``LiveQuery`` knows nothing of Jupyter: this registers, with IPython's display
+    formatter, how to show one (by type name, so nothing is imported until one is displayed).
+    ``import convex_lab`` in a running IPython calls it, and so does ``%load_ext convex_lab``.
+    """
+    formatter = ipython.display_formatter.ipython_display_formatter
+    formatter.for_type_by_name("convex_lab.subscriptions", "LiveQuery", _display_live)
+
+
+def _display_live(live: Any) -> None:
+    from convex_lab.jupyter.widgets import display_live  # noqa: PLC0415 (anywidget on use)
+
+    display_live(live)
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """Register the ``%convex``, ``%%schema``, ``%%query``/``%%mutation``/``%%action`` and
-    ``%%sql`` magics on ``ipython``."""
+    ``%%sql`` magics on ``ipython``, and the display of live queries."""
     from convex_lab.jupyter.magics import MAGICS  # noqa: PLC0415 (IPython loads only here)
 
     unload_ipython_extension(ipython)
+    register_display(ipython)
     instances = [cls(shell=ipython) for cls in MAGICS]
     ipython.register_magics(*instances)
     _registered[id(ipython)] = instances
@@ -52,4 +70,4 @@ def unload_ipython_extension(ipython: Any) -> None:
         manager.registry.pop(type(instance).__name__, None)
 
 
-__all__ = ["load_ipython_extension", "unload_ipython_extension"]
+__all__ = ["load_ipython_extension", "register_display", "unload_ipython_extension"]

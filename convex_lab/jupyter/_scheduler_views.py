@@ -24,8 +24,7 @@ browser sends only a job ID, never code.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets
 import traitlets
@@ -104,13 +103,12 @@ class JobsWidget(_SchedulerWidget):
         return {**super()._handlers(), "cancel": self._req_cancel}
 
     def _req_cancel(self, request: dict[str, Any]) -> dict[str, Any]:
-        from convex_lab.scheduler.jobs import SCHEDULED, Scheduler  # noqa: PLC0415
+        from convex_lab.scheduler.jobs import SCHEDULED  # noqa: PLC0415
 
         job_id: str = field(request, "job_id", str)
-        # ctx.scheduler.cancel outside a function: it validates the ID (a _scheduled_functions
-        # ID, else InvalidIdError) and cancels in a transaction of its own.
-        frame = SimpleNamespace(backend=self.backend, tx=None)
-        Scheduler(cast("Any", frame)).cancel(job_id)
+        # Validates the ID (a _scheduled_functions ID, else InvalidIdError) and cancels in a
+        # transaction of its own, as ctx.scheduler.cancel does.
+        self.backend.scheduler.cancel(job_id)
         self.refresh()
         doc = self.backend.store.tables[SCHEDULED].docs.get(job_id)
         return {"job_id": job_id, "state": None if doc is None else doc["state"]["kind"]}

@@ -31,6 +31,7 @@ from convex_lab.values import convert, value_size
 if TYPE_CHECKING:
     from convex_lab._runtime import Frame
     from convex_lab.ids import Id
+    from convex_lab.store.engine import Store
     from convex_lab.store.transaction import Transaction
 
 SCHEDULED = "_scheduled_functions"
@@ -52,7 +53,8 @@ def _ms(value: Any, what: str) -> float:
 
 
 class Scheduler:
-    """``ctx.scheduler`` of one function execution (see module docstring)."""
+    """``ctx.scheduler`` of one function execution (see module docstring). The backend plugs it
+    into ctx objects with ``executor.provide("scheduler", Scheduler)``."""
 
     __slots__ = ("_frame",)
 
@@ -83,40 +85,19 @@ class Scheduler:
         keeps running (its state still reads ``canceled`` afterwards). Finished jobs are left
         as they are."""
         frame = self._frame
-        job = str(job_id)
-        try:
-            number, _ = decode_id(job)
-        except InvalidIdError:
-            raise InvalidIdError(f"cancel() takes the ID returned by run_after/run_at; "
-                                 f"{job_id!r} is not one.") from None
-        store = frame.backend.store
-        if store.table_name_for_number(number) != SCHEDULED:
-            raise InvalidIdError(f"cancel() takes a _scheduled_functions ID; {job_id!r} is an ID "
-                                 f"of table {store.table_name_for_number(number)!r}.")
-        now = frame.backend.clock.now()
-
-        def body(tx: Transaction) -> None:
-            table = tx.store.tables[SCHEDULED]
-            doc = tx.get(table, job)
-            if doc is not None and doc["state"]["kind"] in ("pending", "inProgress"):
-                tx.patch(table, job, {"state": {"kind": "canceled"}, "completedTime": now})
-
-        if frame.tx is not None:
-            body(frame.tx)
-        else:
-            store.run(body)
+        cancel_job(frame.executor.store, job_id, frame.executor.clock.now(), tx=frame.tx)
 
     # --------------------------------------------------------------------------------------
     def _schedule(self, when: float, fn: Any, args: Any) -> Id:
         frame = self._frame
-        backend = frame.backend
+        executor = frame.executor
         now = frame.started
         if abs(when - now) > WITHIN_MS:
             raise FunctionError(
                 f"Scheduled time {when} is more than 5 years from now ({now}): "
                 "schedule within ±5 years.", code="InvalidScheduledFunctionDelay")
         try:
-            target = backend.resolve(fn, None, public_only=False, caller="scheduler")
+            target = executor.resolve(fn, None, public_only=False, caller="scheduler")
         except FunctionError as e:
             raise FunctionError(f"InvalidScheduledFunction: {e}",
                                 code="InvalidScheduledFunction") from None
@@ -125,12 +106,12 @@ class Scheduler:
                 f"InvalidScheduledFunction: {target.path} is a {target.kind}; only mutations "
                 "and actions can be scheduled.", code="InvalidScheduledFunction")
         given = {} if args is None else args
-        converted = _convert_args(target, given, backend)
+        converted = _convert_args(target, given, executor.store)
         doc = {"name": target.path, "args": [converted], "scheduledTime": float(when),
                "state": {"kind": "pending"}}
         tx = frame.tx
         if tx is None:  # an action: scheduled at once, whatever the action does next
-            return backend.store.run(lambda t: t.insert(SCHEDULED, doc))  # type: ignore[no-any-return]
+            return executor.store.run(lambda t: t.insert(SCHEDULED, doc))
         count = getattr(tx, "scheduled_count", 0) + 1
         total = getattr(tx, "scheduled_bytes", 0) + value_size(converted)
         if count > MAX_PER_MUTATION:
@@ -146,13 +127,38 @@ class Scheduler:
         return tx.insert(SCHEDULED, doc)
 
 
-def _convert_args(target: Any, args: Any, backend: Any) -> Any:
+def cancel_job(store: Store, job_id: Any, now: float, *, tx: Transaction | None = None) -> None:
+    """Mark a pending or running job ``canceled`` at ``now``: in ``tx`` (a mutation's), else in
+    a transaction of its own. ``job_id`` must be a ``_scheduled_functions`` ID."""
+    job = str(job_id)
+    try:
+        number, _ = decode_id(job)
+    except InvalidIdError:
+        raise InvalidIdError(f"cancel() takes the ID returned by run_after/run_at; "
+                             f"{job_id!r} is not one.") from None
+    if store.table_name_for_number(number) != SCHEDULED:
+        raise InvalidIdError(f"cancel() takes a _scheduled_functions ID; {job_id!r} is an ID "
+                             f"of table {store.table_name_for_number(number)!r}.")
+
+    def body(t: Transaction) -> None:
+        table = t.store.tables[SCHEDULED]
+        doc = t.get(table, job)
+        if doc is not None and doc["state"]["kind"] in ("pending", "inProgress"):
+            t.patch(table, job, {"state": {"kind": "canceled"}, "completedTime": now})
+
+    if tx is not None:
+        body(tx)
+    else:
+        store.run(body)
+
+
+def _convert_args(target: Any, args: Any, store: Store) -> Any:
     """The target's validators convert when they accept (an int for a v.int64() stays int64);
     otherwise the plain conversion is stored and the error appears when the job runs."""
     validator = getattr(target, "args_validator", None)
     if validator is not None and isinstance(args, dict):
         try:
-            return validator.validate(args, tables=backend.store.table_name_for_number)
+            return validator.validate(args, tables=store.table_name_for_number)
         except Exception:  # noqa: BLE001 (surfaced at run time, as in Convex)
             pass
     return convert(args)

@@ -28,12 +28,13 @@ import time
 import traceback
 from typing import TYPE_CHECKING, Any
 
+from convex_lab._loop import kernel_loop
 from convex_lab.errors import FunctionError, OptimisticConcurrencyControlFailure
-from convex_lab.scheduler.jobs import SCHEDULED
+from convex_lab.scheduler.jobs import SCHEDULED, cancel_job
 
 if TYPE_CHECKING:
-    from convex_lab.backend import Backend
     from convex_lab.clock import Clock
+    from convex_lab.executor import Executor
     from convex_lab.store.engine import Commit
     from convex_lab.store.transaction import Transaction
 
@@ -45,12 +46,13 @@ class _NotPending(BaseException):
 
 
 class JobRunner:
-    """Runs the jobs of one backend; see the module docstring. ``backend.scheduler``."""
+    """Runs the jobs of one deployment (its executor); see the module docstring.
+    ``backend.scheduler``."""
 
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
-        self.store = backend.store
-        self.clock: Clock = backend.clock
+    def __init__(self, executor: Executor) -> None:
+        self.executor = executor
+        self.store = executor.store
+        self.clock: Clock = executor.clock
         self._heap: list[tuple[float, float, str]] = []  # (scheduledTime, _creationTime, id)
         self._lock = threading.RLock()
         self._run_lock = threading.RLock()
@@ -58,16 +60,19 @@ class JobRunner:
         self._stopped = False
         self._thread: threading.Thread | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._loop = _kernel_loop()
+        self._loop = kernel_loop()
         self.crons: Any = None  # set by scheduler.crons integration (CronRunner), if any
         self._parked: dict[str, list[str]] = {}  # function path -> jobs waiting for it
-        self._app = backend.app
-        self._app.on_register.append(self._registered)
         self._recover()
-        self._unlisten = self.store.add_listener(self._on_commit)
-        if backend.app.crons:
-            self._sync_crons(backend.app.crons)
-        self._unhook = self.clock.on_advance(self._on_advance)
+        app = executor.app
+        if app is not None and app.crons:
+            self._sync_crons(app.crons)
+        self._unsubscribe = [
+            self.store.commits.subscribe(self._on_commit),
+            executor.registered.subscribe(self._registered),
+            executor.deployed.subscribe(self.deployed),
+            self.clock.on_advance(self._on_advance),
+        ]
         if self.clock.kind == "real":
             self._start_timers()
 
@@ -136,11 +141,6 @@ class JobRunner:
         """Code was deployed: fail jobs whose function it does not have; follow a new app."""
         if app.crons or self.crons is not None:
             self._sync_crons(app.crons)
-        if app is not self._app:
-            if self._registered in self._app.on_register:
-                self._app.on_register.remove(self._registered)
-            self._app = app
-            app.on_register.append(self._registered)
         with self._lock:
             parked, self._parked = self._parked, {}
         table = self.store.tables[SCHEDULED]
@@ -166,6 +166,11 @@ class JobRunner:
 
         return self.store.run(
             lambda tx: DatabaseReader(tx).system.query(SCHEDULED).collect(), read_only=True)
+
+    def cancel(self, job_id: str) -> None:
+        """Cancel a job as the notebook's owner (the jobs widget's Cancel button): the same
+        checks and transaction as ``ctx.scheduler.cancel``."""
+        cancel_job(self.store, job_id, self.clock.now())
 
     def next_time(self) -> float | None:
         """When the next pending job (or cron run) is due, in ms since the epoch."""
@@ -236,7 +241,8 @@ class JobRunner:
         if doc is None or doc["state"]["kind"] != "pending":
             return
         path, args = doc["name"], doc["args"][0] if doc["args"] else {}
-        fn = self.backend.app.function(path)
+        app = self.executor.app
+        fn = app.function(path) if app is not None else None
         if fn is None:
             # After a restart a notebook registers its functions cell by cell: wait for this one
             # (it runs when defined) until code is deployed without it (deploy() fails it).
@@ -264,8 +270,8 @@ class JobRunner:
 
         while True:
             try:
-                self.backend.run_function(path, args, kind="mutation", caller="scheduler",
-                                          tx_hooks=(before, after))
+                self.executor.call(path, args, kind="mutation", caller="scheduler",
+                                   tx_hooks=(before, after))
                 return
             except _NotPending:
                 return
@@ -287,7 +293,7 @@ class JobRunner:
         if not self.store.run(start):
             return
         try:
-            self.backend.run_function(path, args, kind="action", caller="scheduler")
+            self.executor.call(path, args, kind="action", caller="scheduler")
         except Exception as e:  # noqa: BLE001 (at most once: never retried)
             self._finish(job_id, _message(e), only_if="inProgress")
             return
@@ -374,10 +380,8 @@ class JobRunner:
 
     def close(self) -> None:
         self._stopped = True
-        if self._registered in self._app.on_register:
-            self._app.on_register.remove(self._registered)
-        self._unlisten()
-        self._unhook()
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
         if self._timer is not None:
             self._timer.cancel()
         with self._cond:
@@ -393,8 +397,3 @@ def _message(e: BaseException) -> str:
         return f"Uncaught ConvexError: {e}"
     return f"{type(e).__name__}: {e}" if not str(e).startswith(type(e).__name__) else str(e)
 
-
-def _kernel_loop() -> asyncio.AbstractEventLoop | None:
-    from convex_lab.subscriptions import _kernel_loop as find  # noqa: PLC0415
-
-    return find()

@@ -18,8 +18,8 @@ Model
   (group commit: one writer flushes everything queued, so concurrent mutations share a DuckDB
   transaction); only then does ``visible_ts`` move, so no reader ever sees a write that a crash
   could take back. An in-memory store makes commits visible at once and writes them behind.
-* **Commit listeners** run after a commit becomes visible, in commit order, outside the lock
-  (subscriptions use them to invalidate live queries).
+* **The ``commits`` event** is emitted after a commit becomes visible, once per commit, in commit
+  order, outside the lock (live queries, the scheduler and widgets subscribe to it).
 
 Errors raised to the caller are ``ConvexLabError``s; :class:`Conflict` is a ``BaseException`` so
 that a user's ``except Exception`` inside a function cannot swallow an OCC retry.
@@ -32,22 +32,22 @@ import gc
 import itertools
 import math
 import os
-import sys
 import threading
 import time
-import traceback
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from convex_lab.errors import (
+    CLOSED_MESSAGE,
+    BackendClosedError,
     ConvexLabError,
     FileInUseError,
-    InvalidTableError,
     InvalidValueError,
     SchemaError,
 )
+from convex_lab.events import Event
 from convex_lab.ids import FIRST_USER_TABLE_NUMBER, encode_id, generate_ids
 from convex_lab.store.fastpath import Builder, build_schemaless, compile_builder
 from convex_lab.store.persist import FilePersistence, Persistence, open_persistence
@@ -81,11 +81,6 @@ class Commit:
     writes: dict[str, dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]]]
     schema_json: str | None = None
     special: set[str] = field(default_factory=set)  # IDs whose documents need lossless JSON
-
-    def written_ids(self) -> Iterable[tuple[str, str]]:
-        for table, docs in self.writes.items():
-            for doc_id in docs:
-                yield table, doc_id
 
 
 class BulkInserts(Mapping[str, tuple[None, dict[str, Any]]]):
@@ -124,14 +119,6 @@ class BulkInserts(Mapping[str, tuple[None, dict[str, Any]]]):
 
     def values(self) -> Any:
         return zip(itertools.repeat(None), self.docs)
-
-
-CommitListener = Callable[[Commit], None]
-
-
-def _report_listener_error(listener: Any) -> None:
-    sys.stderr.write(f"convex_lab: a commit listener ({listener!r}) raised; the commit stands:\n")
-    traceback.print_exc()
 
 
 def wall_clock_ms() -> float:
@@ -204,7 +191,9 @@ class Store:
         self._serials = itertools.count(1)
         self._creation_next = 0.0
         self._next_table_number = FIRST_USER_TABLE_NUMBER
-        self._listeners: list[CommitListener] = []
+        # Emitted once per visible commit, in commit order (see _notify): live queries, the
+        # scheduler and widgets subscribe; this layer imports none of them.
+        self.commits: Event[Commit] = Event("commit")
         self._id_pools: dict[int, tuple[int, list[str]]] = {}
         self._builders: dict[str, Builder | None] = {}
         self._prefixes: dict[str, TableData] = {}
@@ -393,7 +382,7 @@ class Store:
         from convex_lab.store.transaction import Transaction  # noqa: PLC0415 (cycle)
 
         if self.closed:
-            raise InvalidTableError("This backend is closed. Open a new one.", code="Closed")
+            raise BackendClosedError(CLOSED_MESSAGE)
         with self.lock:
             snapshot = self.visible_ts if snapshot is None else min(snapshot, self.visible_ts)
             serial = next(self._serials)
@@ -480,14 +469,14 @@ class Store:
         self._notify()
 
     def _notify(self) -> None:
-        """Deliver visible commits to the listeners, once each and in order.
+        """Emit ``commits`` for each visible commit not yet emitted, once each and in order.
 
         A listener's failure is reported (stderr) and never reaches the committing caller: its
         commit has happened, and an error would invite a retry that applies it twice.
         """
-        if not self._listeners:
+        if not self.commits:
             with self.lock:
-                if not self._listeners:
+                if not self.commits:
                     self._notified_ts = self.visible_ts
                     return
         me = threading.get_ident()
@@ -506,29 +495,11 @@ class Store:
                             return
                         self._notified_ts = pending[-1].ts
                     for c in pending:
-                        for listener in list(self._listeners):
-                            try:
-                                listener(c)
-                            except Exception:  # noqa: BLE001 (see docstring: report, go on)
-                                _report_listener_error(listener)
+                        self.commits.emit(c)
                     with self.lock:
                         self._trim_log()
             finally:
                 self._notifier = None
-
-    def add_listener(self, listener: CommitListener) -> Callable[[], None]:
-        """Call ``listener(commit)`` for each commit made visible from now on; returns a
-        remover. Listeners run outside the store lock, one commit at a time, in commit order."""
-        with self.lock:
-            if not self._listeners:
-                self._notified_ts = self.visible_ts  # nothing before this is owed to anyone
-            self._listeners.append(listener)
-
-        def remove() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-        return remove
 
     def import_documents(self, table_name: str,
                          documents: Iterable[Mapping[str, Any]]) -> list[str]:
