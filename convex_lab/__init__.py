@@ -1,20 +1,21 @@
 """convex_lab: the Convex backend model in a Python process and a Jupyter kernel.
 
-The public surface is this module's ``__all__`` (sorted; locked by ``tests/test_package.py``).
+The public surface is this module's ``__all__`` (sorted), exactly the names of docs/api.md
+(locked both ways by ``tests/test_package.py``).
 Importing it is cheap and Jupyter-free: the store (and DuckDB) load when a ``Backend`` is made.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-from typing import Any
+import os as _os
+import sys as _sys
+from typing import Any as _Any
 
 # DuckDB's bundled jemalloc keeps freed pages for 10 s by default, so memory released by a
 # checkpoint (which compresses tables) would stay in RSS. Return it at once instead. jemalloc reads
 # this when DuckDB loads, so it is set here, before any Backend imports duckdb; a user's own
 # setting wins, and it has no effect if duckdb was imported first. See store/persist.py.
-os.environ.setdefault("DUCKDB_JE_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
+_os.environ.setdefault("DUCKDB_JE_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
 
 from convex_lab.backend import Backend, default_backend, set_default_backend
 from convex_lab.client import Client
@@ -60,23 +61,25 @@ __all__ = [
     "internal_action",
     "internal_mutation",
     "internal_query",
+    "load_ipython_extension",
     "mutation",
     "pagination_opts_validator",
     "query",
     "set_default_backend",
+    "unload_ipython_extension",
     "v",
     "watch",
 ]
 
 
-def load_ipython_extension(ipython: Any) -> None:
+def load_ipython_extension(ipython: _Any) -> None:
     """``%load_ext convex_lab``: register the magics (see :mod:`convex_lab.jupyter`)."""
     from convex_lab.jupyter import load_ipython_extension as load  # noqa: PLC0415 (IPython only here)
 
     load(ipython)
 
 
-def unload_ipython_extension(ipython: Any) -> None:
+def unload_ipython_extension(ipython: _Any) -> None:
     """``%unload_ext convex_lab`` (and ``%reload_ext``): remove what loading registered."""
     from convex_lab.jupyter import unload_ipython_extension as unload  # noqa: PLC0415 (same)
 
@@ -88,7 +91,7 @@ def _register_display() -> None:
 
     Only checks ``sys.modules``: a plain Python process never imports anything for this.
     """
-    ipython_module = sys.modules.get("IPython")
+    ipython_module = _sys.modules.get("IPython")
     shell = getattr(ipython_module, "get_ipython", lambda: None)() if ipython_module else None
     if shell is not None and hasattr(shell, "display_formatter"):
         from convex_lab.jupyter import register_display  # noqa: PLC0415 (Jupyter only here)

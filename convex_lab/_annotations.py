@@ -1,4 +1,4 @@
-"""Python annotations → Convex validators (DESIGN §3), re-exported by ``convex_lab.validators``.
+"""Python annotations → Convex validators (docs/api.md), re-exported by ``convex_lab.validators``.
 
 Mapping: a validator instance is itself; ``str`` → ``v.string()``, ``float`` → ``v.float64()``,
 ``int`` / ``Int64`` → ``v.int64()``, ``bool`` → ``v.boolean()``, ``bytes`` → ``v.bytes()``,

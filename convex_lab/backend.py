@@ -1,6 +1,6 @@
 """A running deployment: a store, the app's code, a clock, logs, and the calls into them.
 
-Contract (DESIGN §4, §8)
+Contract (docs/api.md)
 ------------------------
 * ``Backend(path=None, *, app=None, clock="real")`` opens a store (in memory, or the DuckDB file
   at ``path``) and deploys ``app`` (default: :func:`~convex_lab.functions.default_app`).
@@ -296,7 +296,7 @@ def set_default_backend(backend: Backend | None) -> Backend | None:
 
 
 def backend_for_app(app: App | None) -> Backend:
-    """Where a function object called from notebook code runs (DESIGN §4)."""
+    """Where a function object called from notebook code runs (docs/api.md)."""
     app = app if app is not None else default_app()
     current = _default_backend
     if current is not None and not current.closed and current.app is app:

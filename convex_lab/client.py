@@ -1,4 +1,4 @@
-"""A client of a backend: what a browser or app sees (DESIGN §4).
+"""A client of a backend: what a browser or app sees (docs/api.md).
 
 * Reaches **public** functions only: an internal one is "Could not find public function for ...".
 * Carries an identity: ``identity={"subject": ..., "issuer": ..., ...}`` becomes

@@ -1,4 +1,4 @@
-"""A backend's clock: real time, or virtual time that moves only when told (DESIGN §4, §8).
+"""A backend's clock: real time, or virtual time that moves only when told (docs/api.md).
 
 ``clock.now()`` is milliseconds since the Unix epoch (a float, like Convex's ``Date.now()`` and
 ``_creationTime``). The store stamps ``_creationTime`` from it, so with a virtual clock documents

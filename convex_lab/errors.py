@@ -21,6 +21,9 @@
         ├── FileInUseError               a DuckDB file another open backend already holds
         ├── ServerError                  a function's own error as a client receives it
         ├── BackendClosedError           a call on a backend after close()
+        ├── InvalidCronError             a bad cron registration
+        ├── ProtocolError                a malformed request from a widget's front-end
+        ├── BundleMissingError           the widget front-end has not been built
         └── FunctionError                unknown function, wrong kind, wrong context, ...
 
     BaseException
@@ -165,3 +168,21 @@ class BackendClosedError(ConvexLabError):
     """A call on a backend after ``close()``."""
 
     code = "BackendClosed"
+
+
+class InvalidCronError(ConvexLabError, ValueError):
+    """A bad cron registration: identifier, schedule, cron string or arguments."""
+
+    code = "InvalidCron"
+
+
+class ProtocolError(ConvexLabError):
+    """A malformed request from a widget's front-end (unknown type, missing or wrong field)."""
+
+    code = "ProtocolError"
+
+
+class BundleMissingError(ConvexLabError, RuntimeError):
+    """The widget front-end (``convex_lab/static/widget.js``) has not been built."""
+
+    code = "BundleMissing"

@@ -1,6 +1,6 @@
 """Code: the ``App`` that holds a deployment's functions, and the decorators that register them.
 
-Contract (DESIGN §3, §8)
+Contract (docs/api.md)
 ------------------------
 * ``@app.query`` / ``@app.mutation`` / ``@app.action`` / ``@app.internal_*`` / ``@app.http_action``
   work bare or with options (``args=``, ``returns=``, ``name=``); the module-level decorators of the
@@ -83,7 +83,7 @@ def default_path(handler: Handler) -> str:
     module_name = getattr(handler, "__module__", None)
     module = sys.modules.get(module_name) if isinstance(module_name, str) else None
     # Only a module with a file is "importable"; notebook cells and exec'd code run in __main__
-    # (or a synthetic module) and get the bare name, as DESIGN §8 asks.
+    # (or a synthetic module) and get the bare name, as docs/api.md asks.
     if module_name == "__main__" or module is None or getattr(module, "__file__", None) is None:
         return name
     assert isinstance(module_name, str)
@@ -298,7 +298,7 @@ def make_function(
 
 
 class App:
-    """A deployment's code: schema, functions, crons and HTTP router (DESIGN §3).
+    """A deployment's code: schema, functions, crons and HTTP router (docs/api.md).
 
     ``schema``, ``crons`` and ``http`` are plain settable attributes. ``functions`` maps each path
     to its current :class:`FunctionDef`.

@@ -1,4 +1,4 @@
-"""Function logs: what each execution printed, whether it failed, and when it ran (DESIGN §8).
+"""Function logs: what each execution printed, whether it failed, and when it ran (docs/api.md).
 
 Capture
 -------

@@ -1,4 +1,4 @@
-"""Live queries: query results kept current as commits change what they read (DESIGN §4, §8).
+"""Live queries: query results kept current as commits change what they read (docs/api.md).
 
 Model (reference §6). A subscription is an *execution* of one query with fixed arguments and
 identity; identical subscriptions (equal identities) share one execution. Each run records the
@@ -359,7 +359,7 @@ def _auth_key(auth: Auth | None) -> Any:
 
 def watch(ref: FunctionLike, args: Mapping[str, Any] | None = None, /, *,
           render: Callable[[Any], Any] | None = None, **kwargs: Any) -> LiveQuery:
-    """A live query on the default backend, as the notebook's owner sees it (DESIGN §4).
+    """A live query on the default backend, as the notebook's owner sees it (docs/api.md).
 
     Arguments come as a dict or as keywords: ``cl.watch(list_messages, channel=c)``. In IPython
     the result displays itself as a live widget; ``render=`` (a function of the value returning

@@ -114,7 +114,7 @@ def test_closed_backend_refuses_calls(app: cl.App) -> None:
                     lambda: backend.client().mutation("messages:send", {}),
                     lambda: backend.import_documents("messages", [{"body": "x"}]),
                     lambda: backend.sql("SELECT 1"),
-                    lambda: backend.store.begin()):
+                    backend.store.begin):
         with pytest.raises(BackendClosedError, match="This backend is closed"):
             attempt()
 

@@ -10,8 +10,8 @@ import pytest
 
 import convex_lab as cl
 from convex_lab import Int64
-from convex_lab.errors import FunctionError, InvalidValueError
-from convex_lab.scheduler.crons import CronJob, Crons, InvalidCronError, cron_jobs
+from convex_lab.errors import FunctionError, InvalidCronError, InvalidValueError
+from convex_lab.scheduler.crons import CronJob, Crons, cron_jobs
 
 MIN, HOUR, DAY = 60_000, 3_600_000, 86_400_000
 

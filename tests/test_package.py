@@ -133,3 +133,59 @@ def test_all_is_sorted_and_complete() -> None:
     assert len(set(exported)) == len(exported), "convex_lab.__all__ has duplicates"
     missing = [name for name in exported if not hasattr(convex_lab, name)]
     assert not missing, f"names in convex_lab.__all__ that do not exist: {missing}"
+
+
+API_DOC = PACKAGE_DIR.parent / "docs" / "api.md"
+
+
+def _documented_names() -> list[str]:
+    """The names in the "Exported names" table of docs/api.md."""
+    import re
+
+    text = API_DOC.read_text(encoding="utf-8")
+    section = text.split("## Exported names", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^\| `([A-Za-z_][A-Za-z0-9_]*)` \|", section, flags=re.MULTILINE)
+
+
+def test_exported_names_are_the_documented_ones_both_ways() -> None:
+    """Like httpx's exported-members test: ``__all__`` is every public name of the package (bar
+    submodules and ``from __future__`` features), and exactly the names docs/api.md lists."""
+    import types
+
+    import convex_lab
+
+    public = sorted(name for name, value in vars(convex_lab).items()
+                    if not name.startswith("_") and not isinstance(value, types.ModuleType)
+                    and name != "annotations")
+    assert sorted(convex_lab.__all__) == public
+    documented = _documented_names()
+    assert documented == sorted(documented), "keep docs/api.md's table sorted"
+    assert documented == sorted(convex_lab.__all__)
+
+
+def test_every_error_class_lives_in_errors_under_one_base() -> None:
+    """Each exception class defined in the package is defined in convex_lab/errors.py and is a
+    ConvexLabError or ConvexError (the OCC retry signal, a BaseException, is the one exception)."""
+    offenders = []
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            bases = {getattr(b, "id", getattr(b, "attr", "")) for b in node.bases}
+            if bases & {"Exception", "BaseException"} or any(b.endswith("Error") for b in bases):
+                where = path.relative_to(PACKAGE_DIR)
+                allowed = (where.as_posix() == "errors.py"
+                           or (node.name == "Conflict" and where.as_posix() == "store/engine.py")
+                           # internal control flow that never leaves its module:
+                           or (node.name == "_NotPending" and "scheduler" in where.parts)
+                           or (node.name == "_Mismatch" and where.name == "_validator_base.py"))
+                if not allowed:
+                    offenders.append(f"{where}:{node.lineno} {node.name}")
+    assert not offenders, "error classes outside convex_lab/errors.py:\n" + "\n".join(offenders)
+    from convex_lab import errors
+
+    for name, value in vars(errors).items():
+        if isinstance(value, type) and issubclass(value, BaseException) and value.__module__ == (
+                "convex_lab.errors"):
+            assert issubclass(value, (errors.ConvexLabError, errors.ConvexError)), name

@@ -282,7 +282,7 @@ def test_live_queries_are_shared_only_between_equal_identities() -> None:
 
 def test_a_client_cannot_claim_another_users_token_identifier() -> None:
     with cl.Backend(app=identity_app()) as b:
-        with pytest.raises(FunctionError, match="tokenIdentifier.*does not match"):
+        with pytest.raises(FunctionError, match=r"tokenIdentifier.*does not match"):
             b.client({"subject": "mallory", "issuer": "iss", "tokenIdentifier": "iss|alice"})
         ok = b.client({"subject": "alice", "issuer": "iss", "tokenIdentifier": "iss|alice"})
         assert ok.query("whoami")["tokenIdentifier"] == "iss|alice"

@@ -334,8 +334,6 @@ def test_render_html_objects_and_fallbacks() -> None:
 
 def test_live_widget_follows_a_real_subscription(backend: cl.Backend, make: Any) -> None:
     client = backend.client()
-    if not hasattr(client, "subscribe"):
-        pytest.skip("convex_lab.subscriptions has not landed yet")
     live = client.subscribe("tasks")
     w = make(live_widget, live)
     assert w.status == "ready" and len(w.value) == 5
@@ -382,8 +380,6 @@ def test_paginated_load_more(make: Any, sent: list[dict[str, Any]]) -> None:
 def test_paginated_widget_over_a_real_paginated_query(
         backend: cl.Backend, make: Any, sent: list[dict[str, Any]]) -> None:
     client = backend.client()
-    if not hasattr(client, "subscribe_paginated"):
-        pytest.skip("convex_lab.subscriptions has not landed yet")
     pq = client.subscribe_paginated("task_pages", {}, initial_num_items=3)
     w = make(paginated_widget, pq, page_size=3)
     assert [r["text"] for r in w.rows] == ["task 0", "task 1", "task 2"]
@@ -452,7 +448,8 @@ def test_run_unknown_function(backend: cl.Backend, make: Any, sent: list[dict[st
     assert reply["error"]["message"] == (
         "Could not find function for 'doubel'. Did you mean 'double'?")
     http = ask(w, sent, {"type": "run", "id": "2", "path": "hook", "args": {}})
-    assert http["error"]["message"] == "hook is an HTTP action: call it with backend.fetch(...)."
+    assert http["error"]["message"] == (
+        "hook is an HTTP action: it runs through an HTTP route, not from this form.")
 
 
 def test_internal_functions_only_when_allowed(

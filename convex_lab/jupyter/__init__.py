@@ -1,7 +1,7 @@
 """convex_lab in Jupyter: the IPython extension (magics) and, beside it, the widgets.
 
 This package is the only part of convex_lab that imports IPython, ipywidgets, anywidget or
-traitlets (DESIGN §1); the core never imports it at module level.
+traitlets (docs/architecture.md); the core never imports it at module level.
 
 ``%load_ext convex_lab`` calls :func:`load_ipython_extension`, which registers the magics of
 :mod:`convex_lab.jupyter.magics` on the shell; :func:`unload_ipython_extension` removes exactly

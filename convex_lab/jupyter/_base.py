@@ -32,9 +32,9 @@ from typing import Any
 import anywidget
 import traitlets
 
+from convex_lab.errors import BundleMissingError, ProtocolError
 from convex_lab.jupyter._protocol import (
     PROTOCOL_VERSION,
-    ProtocolError,
     Response,
     encode_error,
     failed,
@@ -49,10 +49,6 @@ BUILD_COMMAND = "npm --prefix extension ci && npm --prefix extension run build"
 RequestHandler = Callable[[dict[str, Any]], Any]
 
 _bundle_cache: dict[Path, tuple[float, str]] = {}
-
-
-class BundleMissingError(RuntimeError):
-    """The widget front-end (``convex_lab/static/widget.js``) has not been built."""
 
 
 def _read(path: Path) -> str:

@@ -17,7 +17,7 @@ Requests:
 * ``delete`` {doc_id} → deletes the document (the front-end asks for confirmation first);
 * ``refresh`` → re-reads the current page.
 
-Security (DESIGN §6): the browser sends a table name, an index name, field names and values,
+Security (docs/api.md): the browser sends a table name, an index name, field names and values,
 never a query: the page is built here with the query builder, and writes go through
 ``DatabaseWriter`` in a store transaction, so the schema validates them like a mutation's.
 Pages are cursor-based (``paginate``): each page remembers its start cursor, so "prev" returns
@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING, Any
 
 import traitlets
 
-from convex_lab.errors import InvalidTableError
+from convex_lab.errors import InvalidTableError, ProtocolError
 from convex_lab.jupyter._base import ConvexWidget, RequestHandler, now_ms
-from convex_lab.jupyter._protocol import ProtocolError, decode, encode, field
+from convex_lab.jupyter._protocol import decode, encode, field
 from convex_lab.store.database import DatabaseReader, DatabaseWriter
 from convex_lab.values import UNDEFINED
 

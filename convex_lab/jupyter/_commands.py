@@ -1,4 +1,4 @@
-"""What the ``%convex`` subcommands do, over the public Python API (DESIGN §5).
+"""What the ``%convex`` subcommands do, over the public Python API (docs/api.md).
 
 The magics in :mod:`convex_lab.jupyter.magics` parse their line and call these functions; these
 know nothing of IPython except :class:`UsageError`, the one error kind a user sees from a magic
@@ -96,7 +96,7 @@ def split_words(line: str) -> list[str]:
 def parse_call_args(words: Sequence[str]) -> dict[str, Any]:
     """``["n=3", "name=ada", "tags=['a']"]`` → ``{"n": 3, "name": "ada", "tags": ["a"]}``.
 
-    Each value is a Python literal (``ast.literal_eval``), else the string as written (DESIGN §8).
+    Each value is a Python literal (``ast.literal_eval``), else the string as written (docs/api.md).
     A single ``{...}`` literal is the whole argument object.
     """
     if len(words) == 1 and words[0].lstrip().startswith("{"):
@@ -199,8 +199,8 @@ def run(backend: cl.Backend, name: str, words: Sequence[str]) -> Any:
     """``%convex run``: an admin call of whatever kind the function is."""
     fn = resolve(backend, name)
     if fn.kind not in ("query", "mutation", "action"):
-        raise UsageError(f"{fn.path} is an HTTP action: call it through its route with "
-                         "backend.fetch('/path', ...).")
+        raise UsageError(f"{fn.path} is an HTTP action: it runs through an HTTP route, not "
+                         "with %convex run.")
     args = parse_call_args(words)
     with user_errors():
         return backend.run_function(fn, args, kind=fn.kind)

@@ -38,7 +38,7 @@ import base64
 import math
 from typing import Any, Final, Literal, TypedDict
 
-from convex_lab.errors import ConvexError, ConvexLabError
+from convex_lab.errors import ConvexError, ConvexLabError, ProtocolError
 from convex_lab.values import UNDEFINED, Int64
 
 PROTOCOL_VERSION: Final = 1
@@ -115,12 +115,6 @@ class FunctionInfo(TypedDict):
     args: dict[str, Any] | None  # the args validator's to_json(), None when unvalidated
 
 
-class ProtocolError(ConvexLabError):
-    """A malformed request from the front-end (unknown type, missing or wrong field)."""
-
-    code = "ProtocolError"
-
-
 # ---------------------------------------------------------------------------------------------
 # Values
 
@@ -152,7 +146,7 @@ def encode(value: Any) -> Any:
         return value if tag is None else {"$float": tag}
     if t is Int64:
         return {"$int64": str(int(value))}
-    if t is int:  # a plain int in a result is a float64 (DESIGN §2)
+    if t is int:  # a plain int in a result is a float64 (docs/api.md)
         return float(value) if abs(value) <= 2**53 else {"$int64": str(value)}
     if t is bytes or t is bytearray or t is memoryview:
         return {"$bytes": base64.standard_b64encode(bytes(value)).decode("ascii")}
@@ -171,7 +165,7 @@ def decode(data: Any) -> Any:
     """Display JSON from the front-end → Python values for validators (inverse of ``encode``).
 
     A JSON number arrives as ``int`` or ``float`` and is left so: validators decide (a plain int
-    is a float64 unless the field is ``v.int64()``, DESIGN §8). Raises ``ProtocolError`` on a
+    is a float64 unless the field is ``v.int64()``, docs/api.md). Raises ``ProtocolError`` on a
     malformed tag.
     """
     t = type(data)

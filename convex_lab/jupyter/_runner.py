@@ -12,7 +12,7 @@ Requests: ``run`` {path, args} answers the result (display JSON) or the structur
 (``ArgumentValidationError``, ``ConvexError`` with its data, ``FunctionError`` for an unknown
 or refused function); ``refresh`` re-lists the functions (cells may have redefined them).
 
-Security (DESIGN §6): the browser names a function and sends values; the function is looked up
+Security (docs/api.md): the browser names a function and sends values; the function is looked up
 among the registered ones (``Backend.resolve``) and its arguments are validated by the same
 code as any call. Internal functions are reachable only when the widget was made with
 ``allow_internal=True`` (the notebook's owner runs as admin, like the dashboard).
@@ -81,7 +81,8 @@ class FunctionRunnerWidget(ConvexWidget):
     def _resolve(self, ref: FunctionLike) -> Any:
         fn = self.backend.resolve(ref, public_only=not self._allow_internal)
         if fn.kind not in RUNNABLE_KINDS:
-            raise FunctionError(f"{fn.path} is an HTTP action: call it with backend.fetch(...).")
+            raise FunctionError(f"{fn.path} is an HTTP action: it runs through an HTTP route, not "
+                                "from this form.")
         return fn
 
     def _handlers(self) -> dict[str, RequestHandler]:

@@ -1,4 +1,4 @@
-"""The scheduled-functions and crons widgets (DESIGN §6), live through commit listeners.
+"""The scheduled-functions and crons widgets (docs/api.md), live through commit listeners.
 
 Jobs view (``_view = "jobs"``)
 ------------------------------

@@ -1,4 +1,4 @@
-"""The ``%load_ext convex_lab`` magics (DESIGN §5): thin wrappers over the public Python API.
+"""The ``%load_ext convex_lab`` magics (docs/api.md): thin wrappers over the public Python API.
 
 One :class:`~IPython.core.magic.Magics` class per concern, each magic declared with
 ``@magic_arguments`` so ``%convex?``, ``%%query?`` etc. print its usage:

@@ -1,4 +1,4 @@
-"""convex_lab's notebook widgets (DESIGN §6): factories over one shared anywidget front-end.
+"""convex_lab's notebook widgets (docs/api.md): factories over one shared anywidget front-end.
 
 ::
 
@@ -26,7 +26,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from convex_lab.jupyter._base import STATIC, BundleMissingError, ConvexWidget, load_bundle
+from convex_lab.errors import BundleMissingError
+from convex_lab.jupyter._base import STATIC, ConvexWidget, load_bundle
 from convex_lab.jupyter._browser import DataBrowserWidget
 from convex_lab.jupyter._live import (
     LiveQueryLike,
@@ -94,7 +95,7 @@ def crons_widget(backend: Backend) -> CronsWidget:
 
 
 def dashboard(backend: Backend, *, limit: int = 200) -> SchedulerDashboard:
-    """The logs, scheduled functions and crons of ``backend``, one below the other (DESIGN §6)."""
+    """The logs, scheduled functions and crons of ``backend``, one below the other (docs/api.md)."""
     return SchedulerDashboard([logs_dashboard(backend, limit=limit),
                                jobs_widget(backend, limit=limit), crons_widget(backend)])
 

@@ -10,7 +10,7 @@ job runner then executes it with the usual guarantees.
 * **No catch-up with the real clock:** after a run, the next time is the first occurrence after
   *now*; occurrences already in the past are skipped and reported (Convex's
   "SkippingPastScheduledRuns"). With a virtual clock ``advance`` visits every occurrence in
-  order, so an hourly cron advanced by a day runs 24 times (DESIGN §8).
+  order, so an hourly cron advanced by a day runs 24 times (docs/api.md).
 * **Deploys:** a new cron starts from the deploy time (an ``interval`` cron runs at once, as in
   Convex); a changed schedule restarts from now; a removed cron's document is deleted.
 """

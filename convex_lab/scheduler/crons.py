@@ -1,4 +1,4 @@
-"""Cron jobs: ``cron_jobs()`` and the next-run arithmetic (reference §9, DESIGN §2, §8).
+"""Cron jobs: ``cron_jobs()`` and the next-run arithmetic (reference §9, docs/api.md).
 
 Registration mirrors Convex's ``cronJobs()`` (``convex/server`` ``cron.ts``): the same method
 names, argument order, checks and error texts::
@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from convex_lab.errors import ConvexLabError, InvalidValueError
+from convex_lab.errors import InvalidCronError, InvalidValueError
 from convex_lab.functions import reference_path
 from convex_lab.values import convert, from_internal_json, to_internal_json, value_size
 
@@ -57,12 +57,6 @@ _FIELDS = {
     "monthly": ("day", "hourUTC", "minuteUTC"),
 }
 _IDENTIFIER = re.compile(r"[ -~]*")
-
-
-class InvalidCronError(ConvexLabError, ValueError):
-    """A bad cron registration: identifier, schedule, cron string or arguments."""
-
-    code = "InvalidCron"
 
 
 def _integer(n: Any, lo: int, hi: float, message: str) -> int:

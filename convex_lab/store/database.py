@@ -1,6 +1,6 @@
 """``ctx.db``: Convex's database reader and writer over one transaction.
 
-Both Convex call forms are accepted (DESIGN §8): ``get(id)`` / ``get(table, id)``, and the same
+Both Convex call forms are accepted (docs/api.md): ``get(id)`` / ``get(table, id)``, and the same
 for ``patch``, ``replace`` and ``delete``. User tables are reached through ``db``; system tables
 (``_scheduled_functions``, ``_storage``) only through ``db.system``, and read-only there.
 

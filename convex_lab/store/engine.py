@@ -571,7 +571,7 @@ class Store:
                     if "_id" in fields or "_creationTime" in fields:
                         raise InvalidValueError(
                             "Imported documents get new _id and _creationTime values; remove "
-                            "those fields (snapshot import keeps them: use import_zip).")
+                            "those fields.")
                     doc = (validate(dict(fields), table=table_name, tables=lookup)
                            if validate is not None else convert_document(fields))
                     full = {"_id": doc_id, "_creationTime": doc_ct}
