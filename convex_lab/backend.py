@@ -216,9 +216,9 @@ class Backend:
     def sql(self, query: str, params: Any = None) -> Any:
         """Read-only DuckDB SQL over one view per table at one snapshot → a pandas DataFrame.
 
-        See :mod:`convex_lab.sql` for the views, their column types and the read-only rules.
+        See :mod:`convex_lab.interop.sql` for the views, their column types and the read-only rules.
         """
-        from convex_lab.sql import snapshot_sql  # noqa: PLC0415 (pandas/DuckDB load on use)
+        from convex_lab.interop.sql import snapshot_sql  # noqa: PLC0415 (pandas, DuckDB on use)
 
         self._check_open()
         self.executor.sync_schema()

@@ -19,6 +19,12 @@
         ├── OptimisticConcurrencyControlFailure   kept conflicting after its retries
         ├── SchemaError                  a bad schema, or one that existing data breaks
         ├── FileInUseError               a DuckDB file another open backend already holds
+        ├── PersistenceError             the store of record (DuckDB) failed to write
+        │   └── StoreOpenError           a DuckDB file that cannot be opened as a store (damaged,
+        │       │                        not DuckDB, newer DuckDB, bad path); nothing written
+        │       └── StoreLockedError     ... because another process (or DuckDB connection)
+        │                                holds it (also a FileInUseError)
+        ├── SqlError                     %%sql / backend.sql(): not a read, or DuckDB failed
         ├── ServerError                  a function's own error as a client receives it
         ├── BackendClosedError           a call on a backend after close()
         ├── InvalidCronError             a bad cron registration
@@ -27,7 +33,7 @@
         └── FunctionError                unknown function, wrong kind, wrong context, ...
 
     BaseException
-    └── store.engine.Conflict            OCC retry signal; ``except Exception`` can't swallow it
+    └── store.transaction.Conflict       OCC retry signal; ``except Exception`` can't swallow it
 
 Every message names the problem and, where one exists, the fix. Error names and texts follow
 Convex's own (reference: convex-semantics.md §15) so a Convex doc or forum answer still applies.
@@ -151,6 +157,50 @@ class FileInUseError(ConvexLabError):
     """A DuckDB file that another open backend in this process (or another process) holds."""
 
     code = "FileInUse"
+
+
+class PersistenceError(ConvexLabError):
+    """The store of record (DuckDB) failed; writing stops so that memory and disk agree.
+
+    Also importable as ``convex_lab.store.persist.PersistenceError`` (where it used to live).
+    """
+
+    code = "StorageError"
+
+
+class StoreOpenError(PersistenceError):
+    """A DuckDB file could not be opened as a convex_lab store, and was left untouched.
+
+    Raised by ``cl.Backend(path)`` (and ``Store(path)``) before anything is written to the file,
+    with DuckDB's connection already closed, so the file can be repaired, copied or reopened at
+    once. ``str(error)`` names the file, what is wrong (DuckDB's own message after it, when DuckDB
+    reported the problem) and what can be done. Attributes: ``path`` (absolute), ``reason`` (a
+    short key: ``"corrupt"``, ``"locked"``, ``"bad_row"``, ... see ``store/persist.py``) and
+    ``duckdb_message`` (``None`` when convex_lab found the problem itself).
+    """
+
+    def __init__(self, message: str, *, path: str, reason: str,
+                 duckdb_message: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.reason = reason
+        self.duckdb_message = duckdb_message
+
+
+class StoreLockedError(StoreOpenError, FileInUseError):
+    """The file is held by another process (DuckDB lets one process at a time open a file;
+    ``reason == "locked"``, the message names its PID) or by another DuckDB connection in this
+    process made with other settings (``reason == "in_use"``)."""
+
+    code = "FileInUse"
+
+
+class SqlError(ConvexLabError):
+    """A ``%%sql`` / ``backend.sql()`` query was rejected (not a read, see
+    ``convex_lab/interop/sql_guard.py``) or failed; also importable as
+    ``convex_lab.interop.sql.SqlError``."""
+
+    code = "SqlError"
 
 
 class ServerError(ConvexLabError):

@@ -13,7 +13,8 @@ pd = pytest.importorskip("pandas", reason="pandas is not installed (pip install 
 
 import convex_lab as cl  # noqa: E402 (after the skip: these tests need pandas)
 from convex_lab import Int64, v  # noqa: E402
-from convex_lab.sql import SqlError, snapshot_sql, view_sql  # noqa: E402
+from convex_lab.errors import BackendClosedError  # noqa: E402
+from convex_lab.interop.sql import SqlError, snapshot_sql, view_sql  # noqa: E402
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
@@ -255,7 +256,7 @@ def test_errors_name_the_problem_and_the_fix(backend: cl.Backend) -> None:
     with pytest.raises(SqlError, match="column"):
         backend.sql("SELECT nope FROM channels")
     backend.close()
-    with pytest.raises(SqlError, match="closed"):
+    with pytest.raises(BackendClosedError, match="closed"):
         snapshot_sql(backend, "SELECT 1")
 
 
@@ -266,3 +267,167 @@ def test_snapshot_sql_takes_a_store_and_leaves_no_views_behind(backend: cl.Backe
     names = {r[0] for r in backend.store.sql().execute(
         "SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
     assert "channels" not in names
+
+
+# Nothing but reads (issue 7, item 8) ---------------------------------------------------------
+# Each statement below is a way found to write a file, change a setting or run an extension
+# through %%sql; the read-only checks refuse it before DuckDB runs anything.
+
+WRITES_A_FILE = [
+    # EXPLAIN passes a check on the statement type, and ANALYZE runs the statement it explains.
+    "EXPLAIN ANALYZE COPY (SELECT 1) TO '{out}'",
+    "EXPLAIN COPY (SELECT 1) TO '{out}'",
+    "EXPLAIN (FORMAT json, ANALYZE) COPY (SELECT 1) TO '{out}'",
+    "eXpLaIn/**/AnAlYzE/* a comment */copy (select 1) to '{out}'",
+    # Anything holding a PIVOT has DuckDB's statement type MULTI, a COPY included.
+    "COPY (PIVOT channels ON name USING count(*)) TO '{out}'",
+    "EXPLAIN ANALYZE COPY (PIVOT channels ON name USING count(*)) TO '{out}'",
+    "COPY channels TO '{out}'",
+    "SELECT 1; COPY (SELECT 1) TO '{out}'",
+    "EXPORT DATABASE '{out}'",
+    "ATTACH '{out}' AS other",
+]
+
+
+@pytest.mark.parametrize("statement", WRITES_A_FILE)
+def test_no_file_is_written_whatever_wraps_the_statement(
+        backend: cl.Backend, tmp_path: Any, statement: str) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(SqlError, match="read-only") as info:
+        backend.sql(statement.format(out=out))
+    assert "not allowed" in str(info.value)
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("statement", "named"), [
+    ("INSTALL httpfs", "INSTALL"),
+    ("FORCE INSTALL httpfs", "FORCE INSTALL"),
+    ("LOAD httpfs", "LOAD"),
+    ("LOAD '/tmp/evil.duckdb_extension'", "LOAD"),
+    ("UPDATE EXTENSIONS", "UPDATE EXTENSIONS"),  # a statement type DuckDB's Python API can't name
+    ("SELECT 1; UPDATE EXTENSIONS (httpfs)", "UPDATE EXTENSIONS"),
+])
+def test_extensions_are_never_installed_or_loaded(
+        backend: cl.Backend, statement: str, named: str) -> None:
+    with pytest.raises(SqlError, match=f"read-only: {named} statements are not allowed") as info:
+        backend.sql(statement)
+    assert "extension" in str(info.value)
+
+
+@pytest.mark.parametrize(("statement", "named"), [
+    ("SET autoload_known_extensions = true", "SET"),
+    ("SET VARIABLE x = 1", "SET"),
+    ("RESET threads", "RESET"),
+    ("PRAGMA enable_profiling", "PRAGMA"),
+    ("CALL checkpoint()", "CALL"),
+    ("USE memory", "USE"),
+    ("DETACH memory", "DETACH"),
+    ("VACUUM", "VACUUM"),
+    ("BEGIN", "BEGIN"),
+    ("SELECT 1; COMMIT", "COMMIT"),  # would end the read-only transaction early
+    ("PREPARE p AS SELECT 1", "PREPARE"),
+    ("WITH x AS (SELECT 1) INSERT INTO _convex.\"channels\" SELECT 'x', 1, 1, false, '{}'",
+     "INSERT"),
+    ("CREATE TEMP TABLE t AS PIVOT channels ON name USING count(*)", "CREATE"),
+])
+def test_statements_that_change_settings_or_state_are_refused(
+        backend: cl.Backend, statement: str, named: str) -> None:
+    with pytest.raises(SqlError, match=f"read-only: {named} statements are not allowed"):
+        backend.sql(statement)
+
+
+@pytest.mark.parametrize(("statement", "function"), [
+    ("SELECT * FROM checkpoint()", "checkpoint"),
+    ("FROM force_checkpoint()", "force_checkpoint"),
+    ('SELECT * FROM "CHECKPOINT"()', "checkpoint"),
+    ("SELECT * FROM system.main.checkpoint()", "checkpoint"),
+    ("SUMMARIZE SELECT * FROM checkpoint()", "checkpoint"),
+    ("SELECT * FROM enable_logging('QueryLog', storage = 'file', storage_path = '{out}')",
+     "enable_logging"),
+    ("SELECT * FROM enable_profiling()", "enable_profiling"),
+    ("SELECT * FROM truncate_duckdb_logs()", "truncate_duckdb_logs"),
+    ("SELECT * FROM query('SELECT 42')", "query"),  # SQL in a string, which no check sees
+    ("SELECT * FROM json_execute_serialized_sql(json_serialize_sql('SELECT 1'))",
+     "json_execute_serialized_sql"),
+    ("PIVOT (SELECT * FROM enable_logging()) ON x USING count(*)", "enable_logging"),
+])
+def test_table_functions_that_do_more_than_read_are_refused(
+        backend: cl.Backend, tmp_path: Any, statement: str, function: str) -> None:
+    out = tmp_path / "logs"
+    with pytest.raises(SqlError, match=rf"read-only: {function}\(\) is not allowed"):
+        backend.sql(statement.format(out=out))
+    assert not out.exists()
+    settings = backend.sql("SELECT name, value FROM duckdb_settings() WHERE name IN "
+                           "('enable_logging', 'autoload_known_extensions')")
+    assert dict(zip(settings["name"], settings["value"], strict=True)) == {
+        "enable_logging": "0", "autoload_known_extensions": "false"}
+
+
+@pytest.mark.parametrize(("statement", "extension"), [
+    ("SELECT * FROM 'https://example.com/data.parquet'", "httpfs"),
+    ("SELECT * FROM read_parquet('s3://bucket/data.parquet')", "httpfs"),
+    ("SELECT * FROM read_csv('https://example.com/data.csv')", "httpfs"),
+    ("SELECT * FROM read_xlsx('book.xlsx')", "excel"),
+    ("SELECT * FROM sqlite_scan('app.db', 't')", "sqlite_scanner"),
+])
+def test_reading_what_needs_an_extension_says_why_it_is_not_loaded(
+        backend: cl.Backend, statement: str, extension: str) -> None:
+    with pytest.raises(SqlError, match=f"needs the DuckDB extension '{extension}'") as info:
+        backend.sql(statement)
+    message = str(info.value)
+    assert "does not install or load" in message
+    assert "Failed to download" not in message  # no attempt was made
+    assert "SET autoinstall" not in message  # DuckDB's advice is not ours to give
+    loaded = backend.sql("SELECT extension_name FROM duckdb_extensions() WHERE loaded OR installed")
+    assert extension not in set(loaded["extension_name"])
+
+
+def test_local_files_can_still_be_read(backend: cl.Backend, tmp_path: Any) -> None:
+    csv = tmp_path / "people.csv"
+    csv.write_text("name,age\nada,36\ngrace,45\n")
+    (tmp_path / "people.json").write_text('[{"name": "ada"}]')
+    pd.DataFrame({"n": [1, 2, 3]}).to_parquet(tmp_path / "numbers.parquet")
+    assert backend.sql(f"SELECT name FROM read_csv('{csv}') ORDER BY age")["name"].tolist() == [
+        "ada", "grace"]
+    assert backend.sql(f"SELECT count(*) AS n FROM '{csv}'")["n"].tolist() == [2]
+    assert backend.sql(f"SELECT sum(n) AS s FROM '{tmp_path / 'numbers.parquet'}'")[
+        "s"].tolist() == [6]
+    assert backend.sql(f"SELECT name FROM read_json('{tmp_path / 'people.json'}')")[
+        "name"].tolist() == ["ada"]
+
+
+@pytest.mark.parametrize("statement", [
+    "SELECT count(*) AS n FROM duckdb_settings()",
+    "EXPLAIN ANALYZE SELECT count(*) FROM channels",
+    "EXPLAIN (FORMAT json) SELECT 1",
+    "WITH query(a) AS (SELECT 1) SELECT * FROM query",  # a CTE named like a refused function
+    "SELECT * FROM channels AS checkpoint(a, b, c)",  # an alias with column names, not a call
+    "WITH p AS (PIVOT channels ON name USING count(*)) SELECT * FROM p",
+    "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) FROM r",
+    "WITH a AS MATERIALIZED (SELECT 1 AS x), b(y) AS NOT MATERIALIZED (SELECT 2) FROM a, b",
+    "(SELECT 1) UNION ALL (SELECT 2)",
+    "SELECT 'COPY (SELECT 1) TO ''x.csv''' AS text",  # words in strings are not statements
+    "SELECT 1 -- ; COPY (SELECT 1) TO 'x.csv'",
+    "DESC channels",
+    "SELECT * FROM query_table('channels')",
+])
+def test_reads_that_look_like_writes_are_accepted(backend: cl.Backend, statement: str) -> None:
+    backend.import_documents("channels", [{"name": "general"}])
+    assert isinstance(backend.sql(statement), pd.DataFrame)
+
+
+def test_refused_sql_leaves_a_file_backend_writable(tmp_path: Any) -> None:
+    # The store of record shares the DuckDB instance (and its locked configuration) with %%sql.
+    path = tmp_path / "db.duckdb"
+    with cl.Backend(path, app=_counter_app()) as b:
+        b.mutation("add", {"body": "before"})
+        for statement in ("SELECT * FROM checkpoint()", "SET threads = 1",
+                          "EXPLAIN ANALYZE COPY (SELECT 1) TO 'x.csv'", "INSTALL httpfs",
+                          "SELECT * FROM 'https://example.com/x.parquet'"):
+            with pytest.raises(SqlError):
+                b.sql(statement)
+        b.mutation("add", {"body": "after"})
+        b.import_documents("items", [{"body": str(i)} for i in range(100)])
+    with cl.Backend(path, app=_counter_app()) as b:
+        assert int(b.sql("SELECT count(*) AS n FROM items")["n"].iloc[0]) == 102

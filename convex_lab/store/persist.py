@@ -18,7 +18,13 @@ SIGKILL keeps every acknowledged mutation and no partial one. Concurrent committ
 transactions (group commit): whoever holds the writer lock flushes everything queued.
 
 Connections: one writer connection guarded by a lock; SQL readers get their own ``cursor()``
-(a DuckDB connection is not safe to share between threads).
+(a DuckDB connection is not safe to share between threads). Every connection is made with
+:data:`DUCKDB_CONFIG`: DuckDB never installs or loads an extension by itself and its settings are
+locked (what keeps ``%%sql`` from downloading code or changing settings, see
+``interop/sql_guard.py``).
+
+Opening a file never writes to a file it cannot load (``store/opening.py``); reading it back is
+``store/loading.py``; the documents' text is ``store/codec.py``.
 """
 
 from __future__ import annotations
@@ -31,11 +37,12 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from convex_lab.errors import ConvexLabError
-from convex_lab.values import Int64, dumps_export, loads_export
+from convex_lab.errors import PersistenceError
+from convex_lab.store.codec import encode_document, quote_table
+from convex_lab.store.loading import LoadedState, create_catalog, read
+from convex_lab.store.opening import DUCKDB_CONFIG, open_file
 
 if TYPE_CHECKING:
     from convex_lab.store.engine import Commit, Store
@@ -43,14 +50,6 @@ if TYPE_CHECKING:
 SMALL_BATCH = 32  # rows; above this, Arrow beats parameterised VALUES
 MEMORY_FLUSH_ROWS = 4096
 BULK_CHUNK = 65_536
-
-
-@dataclass
-class LoadedState:
-    tables: list[tuple[str, int]] = field(default_factory=list)
-    schema_json: str | None = None
-    documents: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    ts: int = 0
 
 
 def release_free_memory() -> None:
@@ -66,58 +65,6 @@ def release_free_memory() -> None:
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-class PersistenceError(ConvexLabError):
-    code = "StorageError"
-
-
-def _fast_encoder() -> Any:
-    import msgspec  # noqa: PLC0415
-
-    def hook(obj: Any) -> Any:
-        if type(obj) is Int64:
-            return int(obj)
-        raise TypeError(f"{obj!r} is not a canonical Convex value")
-
-    return msgspec.json.Encoder(enc_hook=hook)
-
-
-_encoder: Any = None
-
-
-def encode_document(doc: dict[str, Any], special: bool) -> str:
-    """The user fields of a document as ``export_json`` text (``_id`` and ``_creationTime`` are
-    columns of their own, so they are cut from the text; see :func:`decode_document`).
-
-    msgspec writes ordinary documents, about 9 times faster than the stdlib; it would write
-    NaN/±inf as null and bytes as bare base64, so documents holding those (``special``, found
-    while measuring them) take the lossless stdlib path. Documents always start with ``_id``
-    then ``_creationTime`` (every write path builds them so), which makes the cut a slice.
-    """
-    global _encoder  # built once, lazily: msgspec loads only with a backend
-    if special:
-        text = dumps_export(doc)
-    else:
-        if _encoder is None:
-            _encoder = _fast_encoder()
-        text = _encoder.encode(doc).decode()
-    # '{"_id":"<id>","_creationTime":<number>,...}': the number ends at the next ',' or '}'.
-    start = 26 + len(doc["_id"])
-    comma = text.find(",", start)
-    return "{}" if comma < 0 else "{" + text[comma + 1 :]
-
-
-def decode_document(doc_id: str, creation_time: float, text: str) -> dict[str, Any]:
-    """Inverse of :func:`encode_document`, given the two system columns."""
-    doc = {"_id": doc_id, "_creationTime": creation_time}
-    doc.update(loads_export(text))
-    return doc
-
-
-def _q(name: str) -> str:
-    # Table names are Convex identifiers ([A-Za-z0-9_]), so quoting cannot be escaped out of.
-    return '_convex."' + name + '"'
 
 
 class _Columns:
@@ -169,6 +116,12 @@ class Persistence:
     """Writes commits to DuckDB. Subclasses decide when (see module docstring)."""
 
     def __init__(self, path: str | None) -> None:
+        """Connect to an in-memory database (``path=None``) or open the file at ``path``.
+
+        A file is read and checked in full before it is opened for writing (module docstring);
+        anything wrong raises :class:`StoreOpenError` with the file untouched and no connection
+        left open. :meth:`load` then returns what was read.
+        """
         # DuckDB's bundled jemalloc keeps freed pages for 10 s by default, so memory released by
         # a checkpoint (which compresses tables) stays in RSS; return it at once instead. Read
         # when DuckDB loads, so it only applies if nothing imported duckdb before us, and a
@@ -177,7 +130,8 @@ class Persistence:
         import duckdb  # noqa: PLC0415 (heavy import, only when a backend is made)
 
         self.path = path
-        self.con = duckdb.connect(path if path is not None else ":memory:")
+        self.con: Any = None
+        self._loaded: LoadedState | None = None
         self._write_lock = threading.Lock()
         self._queue_lock = threading.Lock()
         self._queue: list[tuple[int, Commit, Store]] = []
@@ -188,54 +142,21 @@ class Persistence:
         self._statements: dict[tuple[str, int], Any] = {}
         self._closed = False
         self._failed: BaseException | None = None
-        self.con.execute("CREATE SCHEMA IF NOT EXISTS _convex")
-        self.con.execute("CREATE TABLE IF NOT EXISTS _convex._tables(name VARCHAR, number INTEGER)")
-        self.con.execute("CREATE TABLE IF NOT EXISTS _convex._schema(ts BIGINT, json VARCHAR)")
+        if path is None:
+            self.con = duckdb.connect(":memory:", config=DUCKDB_CONFIG)
+            create_catalog(self.con)
+            self._loaded = LoadedState()
+        else:
+            self.con, self._loaded = open_file(duckdb, path)
 
-    # Loading -------------------------------------------------------------------------------
+    # Opening and loading ---------------------------------------------------------------------
     def load(self) -> LoadedState:
-        state = LoadedState()
-        con = self.con
-        rows = con.execute("SELECT name, number FROM _convex._tables ORDER BY number").fetchall()
-        state.tables = [(n, int(num)) for n, num in rows]
-        row = con.execute(
-            "SELECT ts, json FROM _convex._schema ORDER BY ts DESC LIMIT 1").fetchone()
-        ts = 0
-        if row is not None:
-            ts = int(row[0])
-            state.schema_json = row[1] or None
-        for name, _ in state.tables:
-            self._known_tables.add(name)
-            t = _q(name)
-            total, live, max_ts = con.execute(
-                f"SELECT count(*), count(DISTINCT _id), max(_ts) FROM {t}").fetchone() or (0, 0, 0)
-            if max_ts is not None:
-                ts = max(ts, int(max_ts))
-            latest = (f"SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY _id ORDER BY _ts "
-                      f"DESC) AS _rn FROM {t}) WHERE _rn = 1 AND NOT _deleted")
-            if total > 1000 and total > 1.25 * live:
-                self._compact(name, latest)
-                latest = f"SELECT * FROM {t}"
-            rows = con.execute(
-                f"SELECT _id, _creationTime, doc FROM ({latest}) ORDER BY _creationTime, _id"
-            ).fetchall()
-            state.documents[name] = [decode_document(*r) for r in rows]
-        state.ts = ts
+        """The tables, latest schema, live documents and last commit timestamp of the store."""
+        state, self._loaded = self._loaded, None
+        if state is None:  # loaded before: read it again (it was checked when opened)
+            state = read(self.con, self.path or ":memory:").state
+        self._known_tables.update(name for name, _ in state.tables)
         return state
-
-    def _compact(self, name: str, latest: str) -> None:
-        t = _q(name)
-        con = self.con
-        con.execute("BEGIN")
-        try:
-            con.execute(f"CREATE TABLE _convex._compact AS SELECT _id, _creationTime, _ts, "
-                        f"_deleted, doc FROM ({latest})")
-            con.execute(f"DROP TABLE {t}")
-            con.execute(f'ALTER TABLE _convex._compact RENAME TO "{name}"')
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
 
     # Writing -------------------------------------------------------------------------------
     def enqueue(self, commit: Commit, store: Store) -> int:
@@ -302,8 +223,8 @@ class Persistence:
         con.execute("BEGIN")
         try:
             for name, number in new_tables:
-                con.execute(f"CREATE TABLE IF NOT EXISTS {_q(name)}(_id VARCHAR, _creationTime "
-                            "DOUBLE, _ts BIGINT, _deleted BOOLEAN, doc VARCHAR)")
+                con.execute(f"CREATE TABLE IF NOT EXISTS {quote_table(name)}(_id VARCHAR, "
+                            "_creationTime DOUBLE, _ts BIGINT, _deleted BOOLEAN, doc VARCHAR)")
                 con.execute("INSERT INTO _convex._tables VALUES (?, ?)", [name, number])
             for name, columns in rows.items():
                 if columns.ids:
@@ -345,7 +266,7 @@ class Persistence:
             })
             con.register("_cx_batch", batch)
             try:
-                con.execute(f"INSERT INTO {_q(name)} SELECT * FROM _cx_batch")
+                con.execute(f"INSERT INTO {quote_table(name)} SELECT * FROM _cx_batch")
             finally:
                 con.unregister("_cx_batch")
 
@@ -356,7 +277,8 @@ class Persistence:
         stmt = self._statements.get(key)
         if stmt is None:
             values = ", ".join(["(?, ?, ?, ?, ?)"] * n)
-            stmt = self.con.extract_statements(f"INSERT INTO {_q(name)} VALUES {values}")[0]
+            sql = f"INSERT INTO {quote_table(name)} VALUES {values}"
+            stmt = self.con.extract_statements(sql)[0]
             self._statements[key] = stmt
         return stmt
 
@@ -364,6 +286,9 @@ class Persistence:
         return self.con.cursor()
 
     def close(self) -> None:
+        if self.con is None:  # never opened
+            self._closed = True
+            return
         try:
             self.flush()
         finally:

@@ -1,4 +1,4 @@
-"""Read-only DuckDB SQL over a deployment's tables, at one snapshot (DESIGN §5, §8).
+"""Read-only DuckDB SQL over a deployment's tables, at one snapshot (docs/api.md).
 
 Contract
 --------
@@ -18,12 +18,21 @@ Contract
   timestamp ``ts`` and hides deleted documents, so a join across tables never sees half a
   mutation. The store of record keeps every version (``store/persist.py``), which is what makes
   this possible without copying anything.
-* **Read-only.** Only statements that read (SELECT/WITH/FROM/VALUES/DESCRIBE/SHOW/SUMMARIZE/
-  PIVOT/UNPIVOT/EXPLAIN) are accepted, and they run inside a DuckDB ``READ ONLY`` transaction on a
-  private cursor, so nothing (not even ``EXPLAIN ANALYZE INSERT ...``) can write to the ``_convex``
-  tables that are the store of record. The views are TEMP views of that cursor: they vanish with it.
+* **Read-only.** Only statements that read are accepted: SELECT/WITH/FROM/VALUES/TABLE/DESCRIBE/
+  SHOW/SUMMARIZE/PIVOT/UNPIVOT, and EXPLAIN [ANALYZE] of those. Reading local files is allowed
+  (``read_csv('x.csv')``, ``FROM 'data.parquet'``); writing files (COPY ... TO however wrapped,
+  EXPORT DATABASE, ATTACH), installing or loading extensions (INSTALL, LOAD, and the automatic
+  loading a ``https://`` or ``s3://`` path would trigger), changing settings (SET, RESET, PRAGMA,
+  CALL, settings-changing table functions such as ``enable_logging()``) and running SQL from a
+  string (``query('...')``) are refused with a :class:`SqlError` naming what and why. What passes
+  runs inside a DuckDB ``READ ONLY`` transaction on a private cursor, so nothing (not even
+  ``EXPLAIN ANALYZE INSERT ...``) can write to the ``_convex`` tables that are the store of
+  record. The views are TEMP views of that cursor: they vanish with it. (How: see
+  ``interop/sql_guard.py``; the store's DuckDB connections also have extension autoloading off and
+  their configuration locked, ``store/persist.py`` ``DUCKDB_CONFIG``.)
 * Errors are :class:`SqlError` with one message naming the problem and the fix (unknown table →
-  the tables there are; DuckDB errors → DuckDB's message).
+  the tables there are; a missing extension → why it is not loaded; DuckDB errors → DuckDB's
+  message).
 
 pandas and DuckDB load only when this runs: ``import convex_lab`` stays light.
 """
@@ -36,7 +45,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from convex_lab.errors import ConvexLabError
+from convex_lab.errors import CLOSED_MESSAGE, BackendClosedError, SqlError
+from convex_lab.interop.sql_guard import check_read_only, extension_needed
 
 if TYPE_CHECKING:
     import pandas
@@ -46,20 +56,10 @@ if TYPE_CHECKING:
     from convex_lab.store.engine import Store
     from convex_lab.validators import Validator
 
-# DuckDB statement types that only read. DESCRIBE/SHOW/SUMMARIZE/VALUES/UNPIVOT parse as SELECT;
-# PIVOT is MULTI (it may first declare an ENUM type, which a read-only transaction still allows).
-_READ_TYPES = frozenset({"SELECT", "EXPLAIN", "MULTI"})
-
 # Non-finite float64 values are stored as {"$float": base64(little-endian IEEE 754)}; every such
 # value is ±inf or a NaN (finite ones, -0.0 included, are plain JSON numbers).
 _POS_INF = "AAAAAAAA8H8="
 _NEG_INF = "AAAAAAAA8P8="
-
-
-class SqlError(ConvexLabError):
-    """A ``%%sql`` / ``backend.sql()`` query was rejected or failed."""
-
-    code = "SqlError"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -200,22 +200,10 @@ def table_columns(store: Store, schema: Schema | None) -> dict[str, dict[str, st
 # Running a query
 
 
-def _check_read_only(statements: Sequence[Any]) -> None:
-    for statement in statements:
-        kind = getattr(statement.type, "name", str(statement.type))
-        if kind not in _READ_TYPES:
-            text = str(getattr(statement, "query", "")).strip().split(None, 1)
-            word = text[0].upper() if text else kind
-            raise SqlError(
-                f"SQL here is read-only: {word} statements are not allowed. Use SELECT (or WITH, "
-                "FROM, DESCRIBE, SHOW, SUMMARIZE, PIVOT, VALUES, EXPLAIN); change data with a "
-                "mutation, e.g. backend.mutation(fn, args) or %convex run.")
-
-
 def _store_of(target: Backend | Store) -> Store:
     store = getattr(target, "store", target)
     if getattr(store, "closed", False):
-        raise SqlError("This backend is closed. Open one with cl.Backend(...) or %convex open.")
+        raise BackendClosedError(CLOSED_MESSAGE)
     return store  # type: ignore[return-value]
 
 
@@ -224,6 +212,9 @@ _MISSING_TABLE = re.compile(r"Table with name (\S+) does not exist")
 
 def _explain(error: Exception, tables: Sequence[str]) -> str:
     message = str(error).strip()
+    extension = extension_needed(message)
+    if extension is not None:
+        return extension
     missing = _MISSING_TABLE.search(message)
     if missing:
         name = missing.group(1).strip("\"'!")
@@ -259,7 +250,7 @@ def snapshot_sql(target: Backend | Store, query: str, *,
             raise SqlError(_explain(e, list(columns))) from None
         if not statements:
             raise SqlError("Give a SQL query, e.g. SELECT * FROM messages LIMIT 10.")
-        _check_read_only(statements)
+        check_read_only(statements)
         if params is not None and len(statements) > 1:
             raise SqlError("Parameters apply to one statement: run the statements one by one.")
         persisted = {row[0] for row in cursor.execute(
