@@ -21,7 +21,7 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
-from convex_lab.validators import Validator, VObject, VUnion, v
+from convex_lab.validators import Validator, VUnion, v
 from convex_lab.values import Int64
 
 _SIMPLE: dict[Any, Callable[[], Validator]] = {
@@ -129,8 +129,3 @@ def validators_from_signature(func: Callable[..., Any]) -> dict[str, Validator] 
         out[p.name] = validator
     return out
 
-
-def signature_args_validator(func: Callable[..., Any]) -> VObject | None:
-    """``validators_from_signature`` as one object validator (or ``None``)."""
-    fields = validators_from_signature(func)
-    return None if fields is None else VObject(fields)

@@ -15,15 +15,24 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, NoReturn
 
-from convex_lab.errors import InvalidIdError, SchemaError, ValidationError
+from convex_lab.errors import (
+    InvalidIdError,
+    InvalidValidatorError,
+    SchemaError,
+    ValidationError,
+)
 from convex_lab.ids import Id, decode_id
 from convex_lab.values import (
+    FORMAT_MAX_DEPTH,
     MAX_SAFE_INTEGER,
+    NOT_NUMPY,
     UNDEFINED,
     Int64,
     check_int64,
     convert,
     format_value,
+    from_numpy,
+    safe_repr,
     to_internal_json,
     values_equal,
 )
@@ -38,7 +47,7 @@ _IDENTIFIER_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 def identifier_problem(name: object) -> str | None:
     """Why ``name`` is not a Convex identifier (reference §2.1), or ``None`` if it is one."""
     if not isinstance(name, str):
-        return f"{name!r} is not a string."
+        return f"{safe_repr(name)} is not a string."
     if not name:
         return "Identifier cannot be empty."
     if not _IDENTIFIER_RE.match(name):
@@ -73,15 +82,25 @@ def _display_value(value: Any) -> str:
     return format_value(_sorted_value(value))
 
 
-def _sorted_value(value: Any) -> Any:
+# Messages show at most this many items of a container (``format_value`` cuts at 200 characters).
+_DISPLAY_ITEMS = 100
+
+
+def _sorted_value(value: Any, depth: int = 0) -> Any:
+    """``value`` with object keys sorted, for display only. Bounded work: containers past
+    ``FORMAT_MAX_DEPTH`` are left as they are (``format_value`` renders them as ``...``), so a
+    self-referencing or very deep value cannot recurse without end."""
+    if depth >= FORMAT_MAX_DEPTH:
+        return value
     if isinstance(value, Mapping):
         try:
             keys = sorted(value)
-        except TypeError:
+        except TypeError:  # keys of mixed types (a bad value): keep the given order
             keys = list(value)
-        return {k: _sorted_value(value[k]) for k in keys if value[k] is not UNDEFINED}
+        shown = [k for k in keys[: _DISPLAY_ITEMS * 2] if value[k] is not UNDEFINED]
+        return {k: _sorted_value(value[k], depth + 1) for k in shown[:_DISPLAY_ITEMS]}
     if isinstance(value, (list, tuple)):
-        return [_sorted_value(x) for x in value]
+        return [_sorted_value(x, depth + 1) for x in value[:_DISPLAY_ITEMS]]
     return value
 
 
@@ -224,6 +243,15 @@ class Validator:
     def _fail(self, value: Any) -> NoReturn:
         raise _Mismatch("nomatch", value, self)
 
+    def _conv_foreign(self, value: Any, tables: TableLookup | None) -> Any:
+        """The last step before a mismatch: a numpy value (what notebook code computes) is
+        validated again as its Python equivalent (``values.from_numpy``); anything else fails.
+        Only reached on the failure path, so it costs nothing when values are plain Python."""
+        plain = from_numpy(value)
+        if plain is NOT_NUMPY:
+            self._fail(value)
+        return self._conv(plain, tables)
+
     def admits_int64(self) -> bool:
         """Whether a plain ``int`` validated here becomes an ``Int64`` (DESIGN §8)."""
         return False
@@ -255,7 +283,7 @@ class VString(Validator):
             return value if value.isascii() else convert(value)
         if isinstance(value, str):
             return convert(value)
-        self._fail(value)
+        return self._conv_foreign(value, tables)
 
 
 class VFloat64(Validator):
@@ -278,7 +306,7 @@ class VFloat64(Validator):
             return convert(value)
         if t is not bool and t is not Int64 and isinstance(value, (int, float)):
             return convert(value)
-        self._fail(value)
+        return self._conv_foreign(value, tables)
 
 
 class VInt64(Validator):
@@ -302,7 +330,7 @@ class VInt64(Validator):
             return check_int64(value)
         if t is not bool and isinstance(value, int):
             return check_int64(int(value))
-        self._fail(value)
+        return self._conv_foreign(value, tables)
 
 
 class VBoolean(Validator):
@@ -317,7 +345,7 @@ class VBoolean(Validator):
     def _conv(self, value: Any, tables: TableLookup | None) -> Any:
         if type(value) is bool:
             return value
-        self._fail(value)
+        return self._conv_foreign(value, tables)
 
 
 class VNull(Validator):
@@ -348,8 +376,8 @@ class VBytes(Validator):
         t = type(value)
         if t is bytes:
             return value
-        if t is bytearray or t is memoryview:
-            return bytes(value)
+        if t is bytearray or t is memoryview or isinstance(value, bytes):
+            return convert(value)  # copies; a released memoryview is an InvalidValueError
         self._fail(value)
 
 
@@ -374,7 +402,8 @@ class VId(Validator):
 
     def __init__(self, table_name: str, *, optional: bool = False) -> None:
         if not isinstance(table_name, str):
-            raise TypeError("v.id(table_name) requires a string")
+            raise InvalidValidatorError(
+                f"v.id(table_name) requires a table name string; got {safe_repr(table_name)}.")
         super().__init__("id", optional)
         object.__setattr__(self, "table_name", table_name)
 
@@ -416,15 +445,23 @@ class VLiteral(Validator):
 
     def __init__(self, value: Any, *, optional: bool = False) -> None:
         t = type(value)
+        if t is not int and t is not Int64 and t is not bool and t is not float and t is not str:
+            plain = from_numpy(value)  # np.float64(1.0) and friends are what they look like
+            if plain is not NOT_NUMPY:
+                value, t = plain, type(plain)
         if t is int:
             value = convert(value)
         elif t is not Int64 and t is not bool and t is not float and t is not str:
             if isinstance(value, str):
                 value = str(value)
+            elif isinstance(value, float):
+                value = float(value)
+            elif isinstance(value, int) and not isinstance(value, Int64):
+                value = convert(int(value))  # int subclasses (IntEnum) are plain ints
             else:
-                raise TypeError(
+                raise InvalidValidatorError(
                     "v.literal(value) must be a str, float, int, Int64 or bool; "
-                    f"got {value!r} ({t.__name__})"
+                    f"got {safe_repr(value)} ({t.__name__})"
                 )
         if type(value) is float and not math.isfinite(value):
             raise SchemaError(
@@ -458,8 +495,14 @@ class VLiteral(Validator):
                 cand = None
         elif t is not str and isinstance(value, str):
             cand = str(value)
+        elif t is not float and isinstance(value, float):
+            cand = float(value)  # float subclasses (np.float64)
         else:
-            cand = value
+            cand = from_numpy(value)  # other numpy scalars: np.int64, np.bool_, np.float32
+            if cand is NOT_NUMPY:
+                cand = value
+            elif type(cand) is int:
+                return self._conv(cand, tables)  # the plain-int rules above
         if type(cand) is type(lit) and (
             values_equal(cand, lit) if type(lit) is float else cand == lit
         ):

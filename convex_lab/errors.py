@@ -13,11 +13,13 @@
         ├── InvalidIdError               a string that is not a document ID of the expected table
         ├── InvalidIndexRangeError       a bad ``with_index`` range expression
         ├── EvalError                    a filter expression that cannot be evaluated
+        │   └── FilterTruthValueError    ``bool()`` of a filter expression (also a TypeError)
         ├── InvalidCursorError           a pagination cursor from another query
         ├── NonexistentDocumentError     patch/replace/delete of a missing document
         ├── LimitExceededError           a per-transaction limit (TooManyDocumentsRead, ...)
         ├── OptimisticConcurrencyControlFailure   kept conflicting after its retries
         ├── SchemaError                  a bad schema, or one that existing data breaks
+        │   └── InvalidValidatorError    ``v.array(5)``, ``v.id(3)``: not a validator (TypeError)
         ├── FileInUseError               a DuckDB file another open backend already holds
         ├── PersistenceError             the store of record (DuckDB) failed to write
         │   └── StoreOpenError           a DuckDB file that cannot be opened as a store (damaged,
@@ -117,6 +119,11 @@ class EvalError(ConvexLabError):
     code = "EvalError"
 
 
+class FilterTruthValueError(EvalError, TypeError):
+    """``bool()`` of a filter expression: Python's ``and``/``or``/``not`` would silently drop a
+    condition. A ``TypeError`` too, as Python code expects from an object without a truth value."""
+
+
 class InvalidCursorError(ConvexLabError):
     """A cursor that does not belong to this query. ``data`` mirrors Convex's error payload."""
 
@@ -143,6 +150,13 @@ class OptimisticConcurrencyControlFailure(ConvexLabError):  # noqa: N818 (Convex
 
 class SchemaError(ConvexLabError):
     code = "SchemaError"
+
+
+class InvalidValidatorError(SchemaError, TypeError):
+    """A validator built from something that is not one (``v.array(5)``, ``v.id(3)``,
+    ``args=[...]``). A ``TypeError`` too, as for any argument of the wrong type."""
+
+    code = "InvalidValidator"
 
 
 class FunctionError(ConvexLabError):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import sys
 import weakref
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, overload
 from convex_lab._runtime import current_frame
 from convex_lab.errors import FunctionError
 from convex_lab.events import Event
+from convex_lab.values import safe_repr
 
 if TYPE_CHECKING:
     from convex_lab.backend import Backend
@@ -108,6 +110,7 @@ class FunctionDef:
     args_validator: VObject | None
     returns_validator: Validator | None
     is_async: bool
+    parameters: tuple[frozenset[str], frozenset[str]] | None
     app: App | None
     __wrapped__: Handler
     __name__: str
@@ -132,6 +135,8 @@ class FunctionDef:
         self.returns_validator = returns_validator
         # Decided once here so the call path never needs `inspect`.
         self.is_async = asyncio.iscoroutinefunction(handler)
+        self.parameters = (_parameters(handler)
+                           if args_validator is None and kind != "httpAction" else None)
         self.app = app
 
     @property
@@ -171,6 +176,23 @@ def set_direct_caller(caller: DirectCaller) -> None:
     """Install the admin call made by ``fn(...)`` in notebook code (``convex_lab.backend``)."""
     global _direct_caller
     _direct_caller = caller
+
+
+def _parameters(handler: Handler) -> tuple[frozenset[str], frozenset[str]] | None:
+    """``(accepted, required)`` argument names of a handler ``(ctx, **args)`` without an
+    ``args`` validator, so that a call it cannot take is an argument error, not a TypeError from
+    inside Python's call machinery; ``None`` when it takes ``**kwargs`` (anything goes) or its
+    signature cannot be read."""
+    try:
+        params = list(inspect.signature(handler).parameters.values())[1:]  # after ctx
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    named = [p for p in params if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                              inspect.Parameter.KEYWORD_ONLY)]
+    return (frozenset(p.name for p in named),
+            frozenset(p.name for p in named if p.default is inspect.Parameter.empty))
 
 
 def call_args(args: tuple[Any, ...], kwargs: dict[str, Any], path: str) -> Any:
@@ -443,6 +465,6 @@ def reference_path(ref: FunctionLike | Any) -> tuple[str, bool]:
     if isinstance(ref, FunctionReference):
         return normalize_path(ref._cl_path()), ref._cl_public()
     raise FunctionError(
-        f"{ref!r} is not a function reference: pass the decorated function, a path such as "
-        "'messages:send', or cl.api.messages.send."
+        f"{safe_repr(ref)} is not a function reference: pass the decorated function, a path "
+        "such as 'messages:send', or cl.api.messages.send."
     )

@@ -16,6 +16,7 @@ import os
 from typing import Final
 
 from convex_lab.errors import InvalidIdError
+from convex_lab.values import safe_repr
 
 ALPHABET: Final = "0123456789abcdefghjkmnpqrstvwxyz"
 _RFC_ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
@@ -91,10 +92,11 @@ def new_internal_id(now_ms: float) -> bytes:
 def decode_id(text: str) -> tuple[int, bytes]:
     """``(table_number, internal_id)`` of an ID string; ``InvalidIdError`` if it is not one."""
     if type(text) is not str and not isinstance(text, str):
-        raise InvalidIdError(f"{text!r} is not a string, so it is not a document ID.")
+        raise InvalidIdError(f"{safe_repr(text)} is not a string, so it is not a document ID.")
     n = len(text)
     if n < MIN_ID_LEN or n > MAX_ID_LEN or not _ALPHABET_SET.issuperset(text):
-        raise InvalidIdError(f"Unable to decode ID: {text!r} is not a valid document ID.")
+        raise InvalidIdError(
+            f"Unable to decode ID: {safe_repr(str(text))} is not a valid document ID.")
     padded = text.encode("ascii").translate(_FROM_CONVEX)
     padded += b"=" * (-n % 8)
     try:

@@ -38,7 +38,7 @@ from convex_lab.validators import (
     identifier_problem,
     validator_from_json,
 )
-from convex_lab.values import convert_document
+from convex_lab.values import check_document_field_count, convert_document
 
 MAX_INDEXES_PER_TABLE: Final = 32
 MAX_SEARCH_INDEXES_PER_TABLE: Final = 4
@@ -336,8 +336,11 @@ class TableDefinition:
     ) -> dict[str, Any]:
         """User fields of a document → converted dict; system fields are stripped first.
 
-        Raises ``SchemaValidationError`` with Convex's "Failed to insert or update ..." text.
+        Raises ``SchemaValidationError`` with Convex's "Failed to insert or update ..." text, and
+        ``TooManyFieldsError`` past ``MAX_DOCUMENT_USER_FIELDS`` fields (whatever the validator:
+        the system fields count toward Convex's 1024 per object).
         """
+        check_document_field_count(fields)
         if any(k in fields for k in SYSTEM_FIELDS):
             fields = {k: x for k, x in fields.items() if k not in SYSTEM_FIELDS}
         if isinstance(self.document_validator, VAny):

@@ -47,19 +47,22 @@ from convex_lab._validator_base import (
     _Mismatch,
     identifier_problem,
 )
-from convex_lab.errors import LimitExceededError, SchemaError
+from convex_lab.errors import InvalidValidatorError, LimitExceededError, SchemaError
 from convex_lab.values import (
     MAX_ARRAY_LEN,
     MAX_OBJECT_FIELDS,
     UNDEFINED,
     check_field_name,
     from_internal_json,
+    safe_repr,
+    too_many_fields,
 )
 
 
 def _require_validator(x: object, where: str) -> Validator:
     if not isinstance(x, Validator):
-        raise TypeError(f"{where} must be a validator such as v.string(); got {x!r}")
+        raise InvalidValidatorError(
+            f"{where} must be a validator such as v.string(); got {safe_repr(x)}")
     return x
 
 
@@ -86,7 +89,9 @@ class VArray(Validator):
     def _conv(self, value: Any, tables: TableLookup | None) -> Any:
         t = type(value)
         if t is not list and t is not tuple:
-            self._fail(value)
+            if isinstance(value, (list, tuple)):  # subclasses (namedtuples, ...) are arrays too
+                return self._conv(list(value), tables)
+            return self._conv_foreign(value, tables)  # a numpy array is validated as a list
         if len(value) > MAX_ARRAY_LEN:
             raise LimitExceededError(
                 f"Array length is too long ({len(value)} > maximum length {MAX_ARRAY_LEN}).",
@@ -117,7 +122,8 @@ class VObject(Validator):
 
     def __init__(self, fields: Mapping[str, Validator], *, optional: bool = False) -> None:
         if not isinstance(fields, Mapping):
-            raise TypeError(f"v.object() takes a dict of validators; got {fields!r}")
+            raise InvalidValidatorError(
+                f"v.object() takes a dict of validators; got {safe_repr(fields)}")
         checked: dict[str, Validator] = {}
         for name, validator in fields.items():
             problem = identifier_problem(name)
@@ -188,13 +194,16 @@ class VObject(Validator):
                 raise
         if present != len(value):
             self._check_extra(value)
+        if present > MAX_OBJECT_FIELDS:  # only a validator declaring > 1024 fields gets here
+            raise too_many_fields(present)
         return out
 
     def _check_extra(self, value: Mapping[Any, Any]) -> None:
         extra = [k for k, item in value.items() if item is not UNDEFINED and k not in self._names]
         if extra:
-            first = sorted(extra, key=str)[0]
-            raise _Mismatch("extra", value, self, field=str(first))
+            # Keys of any type may arrive (str() of a huge int raises): name them safely.
+            first = min(k if isinstance(k, str) else safe_repr(k) for k in extra)
+            raise _Mismatch("extra", value, self, field=first)
 
 
 def _record_key_problem(keys: Validator) -> str | None:
@@ -255,10 +264,7 @@ class VRecord(Validator):
         if type(value) is not dict and not isinstance(value, Mapping):
             self._fail(value)
         if len(value) > MAX_OBJECT_FIELDS:
-            raise LimitExceededError(
-                f"Object has too many fields ({len(value)} > maximum {MAX_OBJECT_FIELDS}).",
-                code="TooManyFieldsError",
-            )
+            raise too_many_fields(len(value))
         kconv = self.key._conv
         vconv = self.value._conv
         out: dict[str, Any] = {}
@@ -381,6 +387,10 @@ class _VBuilder:
         self, fields: Mapping[str, Validator] | None = None, /, **more: Validator
     ) -> VObject:
         """``v.object({"a": v.string()})`` or ``v.object(a=v.string())``."""
+        given: object = fields  # what arrives is checked, whatever the annotation says
+        if given is not None and not isinstance(given, Mapping):
+            raise InvalidValidatorError(
+                f"v.object() takes a dict of validators; got {safe_repr(given)}")
         return VObject({**(fields or {}), **more})
 
     def record(self, keys: Validator, values: Validator) -> VRecord:
@@ -422,7 +432,19 @@ pagination_opts_validator: Final = v.object(
 
 
 def validator_from_json(data: Mapping[str, Any]) -> Validator:
-    """Inverse of ``Validator.to_json`` (also reads Convex's server-side JSON)."""
+    """Inverse of ``Validator.to_json`` (also reads Convex's server-side JSON). Malformed JSON
+    is a ``SchemaError`` (code ``InvalidValidator``)."""
+    try:
+        return _validator_from_json(data)
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        if isinstance(e, SchemaError):
+            raise
+        raise SchemaError(f"Malformed validator JSON {safe_repr(data)}: {type(e).__name__} "
+                          f"{safe_repr(e.args[0]) if e.args else ''}",
+                          code="InvalidValidator") from None
+
+
+def _validator_from_json(data: Mapping[str, Any]) -> Validator:
     kind = data.get("type")
     simple: dict[Any, Validator] = {
         "string": v.string(),
@@ -452,7 +474,7 @@ def validator_from_json(data: Mapping[str, Any]) -> Validator:
         return VRecord(validator_from_json(data["keys"]), _field_from_json(values))
     if kind == "object":
         return VObject({name: _field_from_json(f) for name, f in data["value"].items()})
-    raise SchemaError(f"Unknown validator JSON: {data!r}", code="InvalidValidator")
+    raise SchemaError(f"Unknown validator JSON: {safe_repr(data)}", code="InvalidValidator")
 
 
 def _field_from_json(data: Mapping[str, Any]) -> Validator:
@@ -474,9 +496,9 @@ def args_validator(spec: Any) -> VObject | None:
                 for name, x in spec.items()
             }
         )
-    raise TypeError(
+    raise InvalidValidatorError(
         "args= must be a dict of validators such as {'name': v.string()}, a v.object(...), "
-        f"or None; got {spec!r}"
+        f"or None; got {safe_repr(spec)}"
     )
 
 

@@ -4,7 +4,12 @@ Mapping (DESIGN §2, §8): ``None`` null, ``bool`` boolean (tested before ``int`
 ``int`` in Python), ``float`` float64, ``Int64`` int64, ``str`` string, ``bytes`` bytes, ``list``
 array, ``dict`` object. A plain ``int`` entering the system becomes a float64 (an error past
 ±2^53, like the official Python client) unless a validator says ``v.int64()``; ``Int64(n)`` forces
-int64 anywhere. ``UNDEFINED`` is Convex's ``undefined``: a missing field.
+int64 anywhere. ``UNDEFINED`` is Convex's ``undefined``: a missing field. numpy values are
+converted on entry (:func:`from_numpy`: arrays become lists, scalars their Python equivalents).
+
+Everything that takes outside input raises ``InvalidValueError`` or ``LimitExceededError`` for a
+bad value, never a bare Python exception, and describes any object in its message safely
+(:func:`safe_repr`, :func:`format_value`: bounded, for recursive containers and huge ints too).
 
 Invariants
 ----------
@@ -23,7 +28,9 @@ from __future__ import annotations
 import base64
 import json
 import math
+import reprlib
 import struct
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -38,8 +45,77 @@ MAX_DOCUMENT_SIZE: Final = 1 << 20  # 1 MiB
 MAX_DOCUMENT_NESTING: Final = 16
 MAX_VALUE_NESTING: Final = 64
 MAX_OBJECT_FIELDS: Final = 1024
+# A document is one object with its system fields (`_id`, `_creationTime`): Convex's 1024-field
+# limit counts them, so a document may hold 1022 fields of its own. Accepting 1023 would store a
+# document that cannot be read back (returning it would exceed the object limit).
+MAX_DOCUMENT_USER_FIELDS: Final = MAX_OBJECT_FIELDS - 2
 MAX_ARRAY_LEN: Final = 8192
 MAX_FIELD_NAME_LEN: Final = 1024
+
+
+# ---------------------------------------------------------------------------------------------
+# Describing arbitrary (possibly hostile) Python objects in error messages
+
+
+def int_text(n: int) -> str:
+    """``str(n)``, except that an integer too long to print (Python refuses past 4300 digits, and
+    such a number says nothing in a message) is described by its size instead."""
+    if n.bit_length() <= 256:
+        return str(int(n))
+    digits = int(n.bit_length() * 0.30103) + 1
+    return f"{'-' if n < 0 else ''}<an integer of about {digits} digits>"
+
+
+class _SafeRepr(reprlib.Repr):
+    """``reprlib`` with Python's own size limits, hardened: never raises, never recurses deeply."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel = 3
+        self.maxstring = 60
+        self.maxother = 60
+        self.maxlong = 40
+
+    def repr_int(self, x: int, level: int) -> str:
+        return int_text(x) if x.bit_length() > 256 else super().repr_int(x, level)
+
+    def repr1(self, x: Any, level: int) -> str:
+        try:
+            return super().repr1(x, level)
+        except Exception:  # noqa: BLE001 (a __repr__ that fails must not hide the real error)
+            return f"<{type(x).__name__} object>"
+
+
+_safe_repr = _SafeRepr()
+
+
+def safe_repr(value: Any) -> str:
+    """A short ``repr`` of any object for error messages: truncated, depth-limited, and safe for
+    recursive containers, huge integers and objects whose ``__repr__`` fails."""
+    return _safe_repr.repr(value)
+
+
+def too_many_fields(count: int) -> LimitExceededError:
+    """Convex's TooManyFieldsError for an object of ``count`` fields (system fields included)."""
+    return LimitExceededError(
+        f"Object has too many fields ({count} > maximum {MAX_OBJECT_FIELDS}).",
+        code="TooManyFieldsError",
+    )
+
+
+def check_document_field_count(fields: Mapping[Any, Any]) -> None:
+    """Raise TooManyFieldsError if a document's user ``fields`` plus ``_id`` and ``_creationTime``
+    exceed Convex's 1024 fields per object (``UNDEFINED`` values and system keys do not count).
+
+    Costs one ``len()`` unless the document is near the limit, so every write path can call it.
+    """
+    if len(fields) <= MAX_DOCUMENT_USER_FIELDS:
+        return
+    count = sum(
+        1 for k, x in fields.items() if x is not UNDEFINED and k not in ("_id", "_creationTime")
+    )
+    if count > MAX_DOCUMENT_USER_FIELDS:
+        raise too_many_fields(count + 2)
 
 
 class Int64(int):
@@ -213,7 +289,7 @@ def _key_parts(value: Any, out: list[Any]) -> None:
     elif isinstance(value, str):  # str subclasses such as ids.Id
         out += (5, str(value))
     else:
-        raise InvalidValueError(f"{value!r} of type {t.__name__} is not a Convex value.")
+        raise InvalidValueError(f"{safe_repr(value)} of type {t.__name__} is not a Convex value.")
 
 
 def sort_key(value: Any) -> tuple[Any, ...]:
@@ -254,7 +330,7 @@ def _int_to_float(n: int) -> float:
     if -MAX_SAFE_INTEGER <= n <= MAX_SAFE_INTEGER:
         return float(n)
     raise InvalidValueError(
-        f"Integer {n} is outside the range of a Convex float64 (±2^53). "
+        f"Integer {int_text(n)} is outside the range of a Convex float64 (±2^53). "
         "Use convex_lab.Int64(n) or a v.int64() validator to store it as an int64."
     )
 
@@ -262,7 +338,7 @@ def _int_to_float(n: int) -> float:
 def check_int64(n: int) -> Int64:
     if INT64_MIN <= n <= INT64_MAX:
         return n if type(n) is Int64 else Int64(n)
-    raise InvalidValueError(f"Int64 {n} is outside the int64 range −2^63 … 2^63−1.")
+    raise InvalidValueError(f"Int64 {int_text(n)} is outside the int64 range −2^63 … 2^63−1.")
 
 
 _checked_field_names: set[str] = set()
@@ -273,15 +349,20 @@ def check_field_name(name: Any, *, top_level: bool = False) -> None:
     at the top level of a document no leading ``_`` (system fields excepted)."""
     if name not in _checked_field_names:
         if type(name) is not str:
-            raise InvalidValueError(
-                f"Object keys must be strings; got {name!r} ({type(name).__name__})."
-            )
+            if not isinstance(name, str):
+                raise InvalidValueError(
+                    f"Object keys must be strings; got {safe_repr(name)} "
+                    f"({type(name).__name__}). Convert the key with str()."
+                )
+            name = str(name)  # a str subclass: check (and remember) the plain string
         if name.startswith("$"):
-            raise InvalidValueError(f"Field name {name} starts with a '$', which is reserved.")
+            raise InvalidValueError(
+                f"Field name {name[:60]} starts with a '$', which is reserved."
+            )
         if not (name.isascii() and name.isprintable()):
             raise InvalidValueError(
-                f"Field name {name!r} has invalid character(s): field names can only contain "
-                "non-control ASCII characters."
+                f"Field name {safe_repr(name)} has invalid character(s): field names can only "
+                "contain non-control ASCII characters."
             )
         if len(name) > MAX_FIELD_NAME_LEN:
             raise InvalidValueError(
@@ -291,7 +372,7 @@ def check_field_name(name: Any, *, top_level: bool = False) -> None:
             _checked_field_names.add(name)
     if top_level and name[:1] == "_" and name not in ("_id", "_creationTime"):
         raise InvalidValueError(
-            f"Field name {name} starts with a '_', which is reserved for system fields. "
+            f"Field name {name[:60]} starts with a '_', which is reserved for system fields. "
             "Rename the field."
         )
 
@@ -307,11 +388,74 @@ def _check_string(s: str) -> str:
     return s
 
 
+class _NotNumpy:
+    """Marker: :func:`from_numpy` was given something that is not a convertible numpy value."""
+
+
+NOT_NUMPY: Final = _NotNumpy()
+
+# numpy dtype kinds with a Convex equivalent: bool, signed/unsigned int, float, bytes, str (and,
+# for arrays, Python objects, converted element by element). Not: complex, datetime, timedelta,
+# structured ("V") values, which have no single obvious Convex form.
+_NUMPY_SCALAR_KINDS: Final = {"b": bool, "i": int, "u": int, "f": float, "S": bytes, "U": str}
+
+
+def from_numpy(value: Any) -> Any:
+    """A numpy array or scalar as plain Python data, or ``NOT_NUMPY``.
+
+    Numpy values are not Convex values, but they are what notebook code computes, so they are
+    converted where values enter the system: an array becomes a list (``.tolist()``, nested for
+    more dimensions), a scalar its Python equivalent (``np.float32`` → ``float``, ``np.int64`` →
+    ``int``, which then follows the plain-int rule: float64, or int64 where a validator says
+    ``v.int64()``). Complex, datetime, timedelta and structured dtypes are not converted
+    (``NOT_NUMPY``): the caller reports them. numpy is never imported here: a value can only be a
+    numpy value if numpy is already loaded.
+    """
+    np = sys.modules.get("numpy")
+    if np is None:
+        return NOT_NUMPY
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "biufSUO":
+            return value.tolist()
+        return NOT_NUMPY
+    if isinstance(value, np.generic):
+        to_python = _NUMPY_SCALAR_KINDS.get(value.dtype.kind)
+        if to_python is not None:
+            return to_python(value)
+    return NOT_NUMPY
+
+
+def _not_a_value(value: Any) -> InvalidValueError:
+    """Why ``value`` is not a Convex value, with the fix for the common cases."""
+    t = type(value)
+    hint = ""
+    if isinstance(value, (set, frozenset)):
+        hint = " Convex has no sets: use a list (sorted(...)) or a dict of booleans."
+    elif isinstance(value, complex) or t.__module__ == "numpy":
+        hint = (" numpy arrays and scalars of bool, int, float and str dtypes are converted; "
+                "this one has no Convex equivalent: convert it yourself (e.g. .tolist(), or "
+                "split complex numbers into two floats).")
+    elif hasattr(value, "isoformat"):
+        hint = (" Store dates and times as a float of milliseconds since the epoch "
+                "(dt.timestamp() * 1000) or as an ISO string (dt.isoformat()).")
+    elif t.__module__ in ("decimal", "fractions"):
+        hint = " Convert it with float(x), or str(x) to keep every digit."
+    elif hasattr(value, "__iter__") and not isinstance(value, (str, bytes)):
+        hint = " Convert it with list(...) (or dict(...)) first."
+    return InvalidValueError(
+        f"{safe_repr(value)} of type {t.__name__} is not a supported Convex value.{hint} "
+        "Supported: None, bool, int (as float64), float, Int64, str, bytes, list, dict."
+    )
+
+
 def convert(value: Any, depth: int = 0, max_nesting: int = MAX_VALUE_NESTING) -> Any:
     """A Python value entering the system → a canonical Convex value (see module docstring).
 
-    Plain ints become float64; tuples become arrays; ``UNDEFINED`` fields of dicts are dropped;
-    limits on array length, object fields and nesting are checked. Raises ``InvalidValueError``.
+    Plain ints become float64; tuples (and list or tuple subclasses) become arrays; ``bytearray``
+    and ``memoryview`` become bytes; numpy arrays and scalars are converted (see
+    :func:`from_numpy`); ``UNDEFINED`` fields of dicts are dropped; limits on array length, object
+    fields and nesting are checked (nesting first, so recursive containers stop there). Raises
+    ``InvalidValueError`` or ``LimitExceededError``, never anything else.
     """
     t = type(value)
     if t is str:
@@ -331,16 +475,13 @@ def convert(value: Any, depth: int = 0, max_nesting: int = MAX_VALUE_NESTING) ->
                 code="TooNestedError",
             )
         if len(value) > MAX_OBJECT_FIELDS:
-            raise LimitExceededError(
-                f"Object has too many fields ({len(value)} > maximum {MAX_OBJECT_FIELDS}).",
-                code="TooManyFieldsError",
-            )
+            raise too_many_fields(len(value))
         out = {}
         for k, v in value.items():
             if v is UNDEFINED:
                 continue
             check_field_name(k)
-            out[k] = convert(v, depth + 1, max_nesting)
+            out[str(k) if type(k) is not str else k] = convert(v, depth + 1, max_nesting)
         return out
     if t is list or t is tuple:
         if depth >= max_nesting:
@@ -359,46 +500,49 @@ def convert(value: Any, depth: int = 0, max_nesting: int = MAX_VALUE_NESTING) ->
                 raise InvalidValueError("undefined is not a valid Convex value inside an array.")
             items.append(convert(item, depth + 1, max_nesting))
         return items
-    if t is bytes or t is bytearray or t is memoryview:
-        return bytes(value)
+    if t is bytes:
+        return value
+    if t is bytearray or t is memoryview or isinstance(value, bytes):
+        try:
+            return bytes(value)
+        except (ValueError, TypeError, BufferError) as e:  # e.g. a released memoryview
+            raise InvalidValueError(f"{t.__name__} could not be read as bytes: {e}") from None
     if isinstance(value, str):  # str subclasses such as Id
-        return str(value)
+        return _check_string(str(value))
     if isinstance(value, bool):
         return bool(value)
-    if isinstance(value, int):
+    if isinstance(value, int):  # int subclasses (IntEnum, ...): Int64's rules stay with Int64
         return _int_to_float(int(value))
     if isinstance(value, float):
         return float(value)
+    if isinstance(value, (list, tuple)):  # list and tuple subclasses (namedtuples, ...)
+        return convert(list(value), depth, max_nesting)
     if value is UNDEFINED:
         raise InvalidValueError(
             "undefined is not a valid Convex value here: it is only allowed as a missing field, "
             "in filters and index ranges, and as a patch value meaning 'remove this field'."
         )
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return convert(value.item(), depth, max_nesting)
-    raise InvalidValueError(
-        f"{value!r} of type {t.__name__} is not a supported Convex value. Supported: None, bool, "
-        "int (as float64), float, Int64, str, bytes, list, dict."
-    )
+    plain = from_numpy(value)
+    if plain is not NOT_NUMPY:
+        return convert(plain, depth, max_nesting)
+    raise _not_a_value(value)
 
 
 def convert_document(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """User fields of a document → canonical dict; checks top-level names and document nesting."""
+    """User fields of a document → canonical dict; checks top-level names, the field count
+    (at most ``MAX_DOCUMENT_USER_FIELDS``: the system fields count toward Convex's 1024) and
+    document nesting."""
     if not isinstance(fields, Mapping):
         raise InvalidValueError(
             f"A document must be a dict of fields; got {type(fields).__name__}."
         )
+    check_document_field_count(fields)
     out = {}
     for k, v in fields.items():
         if v is UNDEFINED:
             continue
         check_field_name(k, top_level=True)
-        out[k] = convert(v, 1, MAX_DOCUMENT_NESTING)
-    if len(out) > MAX_OBJECT_FIELDS:
-        raise LimitExceededError(
-            f"Object has too many fields ({len(out)} > maximum {MAX_OBJECT_FIELDS}).",
-            code="TooManyFieldsError",
-        )
+        out[str(k) if type(k) is not str else k] = convert(v, 1, MAX_DOCUMENT_NESTING)
     return out
 
 
@@ -581,20 +725,72 @@ def loads_export(text: str) -> Any:
 # Human rendering for error messages
 
 
+FORMAT_MAX_DEPTH: Final = 16
+
+
 def format_value(value: Any, _limit: int = 200) -> str:
-    """A value as Convex prints it in messages: JSON-like, int64 as ``123n``."""
-    text = _format(value)
+    """A value as Convex prints it in messages: JSON-like, int64 as ``123n``.
+
+    Any Python object is accepted (messages describe bad input too). The text is at most
+    ``_limit`` characters (cut with ``...``), and containers deeper than ``FORMAT_MAX_DEPTH``
+    render as ``[...]`` / ``{...}``: the work is bounded by the limit, not by the value, so a huge,
+    deeply nested or self-referencing value is described without recursing through all of it.
+    """
+    out: list[str] = []
+    _emit(value, out, 0, _limit + 1)
+    text = "".join(out)
     return text if len(text) <= _limit else text[: _limit - 3] + "..."
 
 
-def _format(value: Any) -> str:
+def _emit(value: Any, out: list[str], depth: int, room: int) -> int:
+    """Append the rendering of ``value`` to ``out``, stopping once ``room`` characters are
+    used; returns the room left (≤ 0 means the caller should stop too)."""
+    t = type(value)
+    if t is list or t is tuple:
+        if depth >= FORMAT_MAX_DEPTH:
+            out.append("[...]")
+            return room - 5
+        out.append("[")
+        room -= 1
+        for i, item in enumerate(value):
+            if room <= 0:
+                return room
+            if i:
+                out.append(", ")
+                room -= 2
+            room = _emit(item, out, depth + 1, room)
+        out.append("]")
+        return room - 1
+    if t is dict:
+        if depth >= FORMAT_MAX_DEPTH:
+            out.append("{...}")
+            return room - 5
+        out.append("{")
+        room -= 1
+        for i, (k, item) in enumerate(value.items()):
+            if room <= 0:
+                return room
+            key = (str(k) if isinstance(k, str) else safe_repr(k))[:room] + ": "
+            out.append(", " + key if i else key)
+            room -= len(key) + (2 if i else 0)
+            room = _emit(item, out, depth + 1, room)
+        out.append("}")
+        return room - 1
+    text = _scalar_text(value, room)
+    out.append(text)
+    return room - len(text)
+
+
+def _scalar_text(value: Any, room: int) -> str:
     t = type(value)
     if value is None:
         return "null"
     if t is bool:
         return "true" if value else "false"
-    if t is Int64 or t is int:
-        return f"{int(value)}n" if t is Int64 else str(value)
+    if t is Int64:
+        return f"{int_text(value)}n"
+    if t is int:
+        return int_text(value)
     if t is float:
         if math.isnan(value):
             return "NaN"
@@ -604,16 +800,12 @@ def _format(value: Any) -> str:
             return "-0" if (value == 0 and math.copysign(1, value) < 0) else str(int(value))
         return repr(value)
     if isinstance(value, str):  # str subclasses (ids.Id) print as the string they are
-        return json.dumps(str(value), ensure_ascii=False)
+        return json.dumps(str(value)[: max(room, 0) + 1], ensure_ascii=False)
     if t is bytes:
         return f"ArrayBuffer(byteLength={len(value)})"
-    if t is list or t is tuple:
-        return "[" + ", ".join(_format(v) for v in value) + "]"
-    if t is dict:
-        return "{" + ", ".join(f"{k}: {_format(v)}" for k, v in value.items()) + "}"
     if value is UNDEFINED:
         return "undefined"
-    return repr(value)
+    return safe_repr(value)
 
 
 ValueConverter = Callable[[Any], Any]
@@ -623,8 +815,11 @@ __all__ = [
     "INT64_MIN",
     "MAX_DOCUMENT_NESTING",
     "MAX_DOCUMENT_SIZE",
+    "MAX_DOCUMENT_USER_FIELDS",
+    "NOT_NUMPY",
     "UNDEFINED",
     "Int64",
+    "check_document_field_count",
     "check_field_name",
     "compare",
     "convert",
@@ -632,11 +827,15 @@ __all__ = [
     "dumps_export",
     "format_value",
     "from_internal_json",
+    "from_numpy",
+    "int_text",
     "loads_export",
     "nesting",
+    "safe_repr",
     "sort_key",
     "to_clean_json",
     "to_internal_json",
+    "too_many_fields",
     "type_name",
     "value_size",
     "values_equal",

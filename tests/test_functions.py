@@ -191,6 +191,9 @@ def test_api_reference_reaches_only_public_functions(app: cl.App, backend: cl.Ba
 def test_not_a_reference(backend: cl.Backend) -> None:
     with pytest.raises(FunctionError, match="not a function reference"):
         backend.query(42)  # type: ignore[arg-type]
+    # described safely: repr() of this int raises ValueError (the 4300-digit limit)
+    with pytest.raises(FunctionError, match=r"about 5001 digits.* not a function reference"):
+        backend.query(10**5000)  # type: ignore[arg-type]
 
 
 # Validation ----------------------------------------------------------------------------------
@@ -375,3 +378,27 @@ def test_http_action_is_not_called_directly(app: cl.App, backend: cl.Backend) ->
         backend.action(hook)
     with pytest.raises(FunctionError, match="HTTP route"):
         hook()
+
+
+def test_a_call_the_handler_cannot_take_is_an_argument_error() -> None:
+    """Without ``args=``, the handler's parameters say what it takes: an unknown or missing
+    argument is an ArgumentValidationError naming it, not a TypeError from Python's call."""
+    app = cl.App()
+
+    @app.query(name="f")
+    def f(ctx, a, b=1.0):  # type: ignore[no-untyped-def]
+        return a
+
+    @app.query(name="anything")
+    def anything(ctx, **kwargs):  # type: ignore[no-untyped-def]
+        return sorted(kwargs)
+
+    with cl.Backend(app=app) as backend:
+        with pytest.raises(ArgumentValidationError, match=r"extra field `c`.*it takes: a, b"):
+            backend.query("f", {"a": 1, "c": 2})
+        with pytest.raises(ArgumentValidationError, match="missing the required field `a`"):
+            backend.query("f", {"b": 2})
+        with pytest.raises(ArgumentValidationError, match="extra field `zz`"):
+            backend.client().query("f", {"zz": 1})
+        assert backend.query("f", {"a": "x"}) == "x"
+        assert backend.query("anything", {"y": 1, "x": 2}) == ["x", "y"]

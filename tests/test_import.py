@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import convex_lab as cl
 from convex_lab import Int64, define_schema, define_table, v
-from convex_lab.errors import SchemaValidationError
+from convex_lab.errors import InvalidValueError, LimitExceededError, SchemaValidationError
 from convex_lab.store.fastpath import build_schemaless, compile_builder
 from convex_lab.store.transaction import check_document
 from convex_lab.values import UNDEFINED, sort_key
@@ -94,6 +94,57 @@ def test_imported_special_values_survive_a_reopen(tmp_path: Any) -> None:
     assert [sort_key(d) for d in after] == [sort_key(d) for d in before]
     assert math.copysign(1.0, after[0]["neg0"]) < 0 and after[0]["b"] == b"\x00\xff"
     reopened.close()
+
+
+# Hostile input (issue 7) ----------------------------------------------------------------------
+
+
+def _nested_app() -> cl.App:
+    app = cl.App()
+    app.schema = define_schema({"nested": define_table({"tags": v.optional(v.array(v.string()))})})
+    return app
+
+
+@pytest.mark.parametrize("table", ["free", "people"])
+def test_import_of_something_that_is_not_a_document(table: str) -> None:
+    backend = cl.Backend(app=_schema_app())
+    good = {"name": "a", "age": 1, "score": 1}
+    for docs, position in (([None], 0), ([good, 5], 1), ([good, good, ["name", "a"]], 2),
+                           ([good, "abc"], 1)):
+        with pytest.raises(InvalidValueError, match=rf"Document {position} of the import.*dict"):
+            backend.import_documents(table, docs)
+    assert _all(backend, table) == []
+    backend.close()
+
+
+def test_import_of_a_non_document_into_a_table_without_a_builder() -> None:
+    backend = cl.Backend(app=_nested_app())
+    try:
+        with pytest.raises(InvalidValueError, match="Document 0 of the import"):
+            backend.import_documents("nested", [None])
+        for not_documents in (None, 5, {"a": 1.0}, "text"):
+            with pytest.raises(InvalidValueError, match="iterable of documents"):
+                backend.import_documents("nested", not_documents)
+    finally:
+        backend.close()
+
+
+@pytest.mark.parametrize("schema", [None, define_schema({"t": define_table(v.any())})],
+                         ids=["schemaless", "schema"])
+def test_import_counts_fields_with_the_system_fields(schema: Any) -> None:
+    backend = cl.Backend(app=cl.App(schema=schema))
+    table = "t"
+    wide = {f"f{i}": 1.0 for i in range(1100)}
+    for _ in range(2):  # the second time too (its field names are known by then)
+        with pytest.raises(LimitExceededError, match=r"\(1102 > maximum 1024\)") as e:
+            backend.import_documents(table, [wide])
+        assert e.value.code == "TooManyFieldsError"
+    with pytest.raises(LimitExceededError, match=r"Document 1 .*\(1025 > maximum 1024\)"):
+        backend.import_documents(table, [{"a": 1.0}, {f"f{i}": 1.0 for i in range(1023)}])
+    (ok,) = backend.import_documents(table, [{f"f{i}": 1.0 for i in range(1022)}])
+    (doc,) = _all(backend, table)  # what was accepted reads back (1024 fields with _id etc.)
+    assert doc["_id"] == ok and len(doc) == 1024
+    backend.close()
 
 
 # One-pass builders ----------------------------------------------------------------------------

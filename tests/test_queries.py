@@ -5,6 +5,8 @@ Reference: convex-semantics.md §4.1 to §4.5, §1.2 (order); DESIGN §2, §8 (i
 
 from __future__ import annotations
 
+import base64
+import json
 import math
 from collections.abc import Callable
 from typing import Any
@@ -595,3 +597,109 @@ def test_paginate_sees_own_writes(store: Store) -> None:
             {"numItems": 10, "cursor": None})["page"])
 
     assert write(store, body) == [1.0, 2.0, 3.0]
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile input (issue 7): odd arguments are convex_lab errors naming the fix, never a bare
+# ValueError/TypeError from inside the query engine.
+
+
+@pytest.mark.parametrize("key", ["numItems", "maximumRowsRead", "maximumBytesRead"])
+@pytest.mark.parametrize("bad", [NAN, math.inf, -1.0, 1.5, "10", True, [1]],
+                         ids=["nan", "inf", "negative", "fraction", "string", "bool", "list"])
+def test_pagination_counts_must_be_whole_numbers(store: Store, key: str, bad: Any) -> None:
+    # A fractional maximumRowsRead used to make the page loop forever; NaN and inf failed in
+    # int(). Convex sends these counts as unsigned integers (usize).
+    insert_all(store, "items", [{"a": float(i)} for i in range(3)])
+    opts = {"numItems": 2, "cursor": None, key: bad}
+    with pytest.raises(ConvexLabError, match=f"options.{key}` must be a positive whole") as e:
+        read(store, lambda db: db.query("items").paginate(opts))
+    assert e.value.code == "InvalidPaginationOptions"
+
+
+def test_pagination_count_limits_keep_convex_texts(store: Store) -> None:
+    insert_all(store, "items", [{"a": 1.0}])
+    cases = [({"numItems": 0}, "Must request at least 1 document while paginating"),
+             ({"numItems": 10**5000}, "at most 32000"),
+             ({"numItems": 1, "maximumRowsRead": 0}, "must be greater than 0")]
+    for extra, text in cases:
+        with pytest.raises(ConvexLabError, match=text):
+            read(store, lambda db, e=extra: db.query("items").paginate({"cursor": None, **e}))
+    page = read(store, lambda db: db.query("items").paginate(
+        {"numItems": 2.0, "cursor": None, "maximumRowsRead": 10**30}))
+    assert a_values(page["page"]) == [1.0]  # whole floats and huge limits are fine
+
+
+def _edit_cursor(cursor: str, position: Any) -> str:
+    """The cursor with its position replaced. Cursors are base64 JSON (``query._cursor``): a
+    client can read them, and so it can send back edited ones."""
+    body = json.loads(base64.urlsafe_b64decode(cursor))
+    body["p"] = position
+    return base64.urlsafe_b64encode(json.dumps(body).encode()).decode()
+
+
+def test_edited_cursors_are_invalid_cursors(store: Store) -> None:
+    insert_all(store, "items", [{"a": float(i)} for i in range(5)])
+
+    def make(db: DatabaseReader) -> Any:
+        return db.query("items").with_index("by_a", lambda q: q.gt("a", 0.0))
+
+    cursor = read(store, lambda db: make(db).paginate({"numItems": 2, "cursor": None}))[
+        "continueCursor"]
+    real = json.loads(base64.urlsafe_b64decode(cursor))["p"]
+    edits = [
+        "abc", 5, [], [{"i": "5"}], [{"i": "3"}, "x"], real[:-1], [*real, "extra"],
+        [{"i": "99"}, *real[1:]], [{"f": 5}, *real[1:]],
+        [{"i": "3"}, {"f": "0x1p0"}, "x", *real[3:]],
+        [{"i": "7"}, "not-a-tuple", *real[2:]], [{"i": "1" * 5000}, *real[1:]], {"f": "nan"},
+        [{"q": 1}], [[[[[[[[[[[[]]]]]]]]]]]],
+    ]
+    for position in edits:
+        for field in ("cursor", "endCursor"):
+            opts: dict[str, Any] = {"numItems": 2, "cursor": None}
+            opts[field] = _edit_cursor(cursor, position)
+            with pytest.raises(InvalidCursorError):
+                read(store, lambda db, o=opts: make(db).paginate(o))
+    for junk in (b"bytes", 123, ["list"], "\u00e9\u00e9", "x" * 10_000):
+        with pytest.raises(InvalidCursorError):
+            read(store, lambda db, j=junk: make(db).paginate({"numItems": 2, "cursor": j}))
+    # the untouched cursor still continues where it left off
+    rest = read(store, lambda db: make(db).paginate({"numItems": 10, "cursor": cursor}))
+    assert a_values(rest["page"]) == [3.0, 4.0]
+
+
+def test_odd_arguments_to_query_builders(store: Store) -> None:
+    insert_all(store, "items", [{"a": 1.0}, {"a": 2.0}])
+    attempts: list[tuple[Callable[[DatabaseReader], Any], str]] = [
+        (lambda db: db.query("items").with_index(123).collect(), "not found"),
+        (lambda db: db.query("items").with_index(["by_a"]).collect(), "not found"),
+        (lambda db: db.query("items").with_index("by_a", 123).collect(), "function of the range"),
+        (lambda db: db.query("items").with_index("by_a", lambda q: q.eq(["a"], 1)).collect(),
+         "field name must be a string"),
+        (lambda db: db.query("counts").with_index("by_n", lambda q: q.gt({"n"}, 1)).collect(),
+         "field name must be a string"),
+        (lambda db: db.query("items").with_index("by_a", lambda q: q.gt("", 1.0)).collect(),
+         "uses the field '', which is not in the index"),  # found by test_fuzz.py
+        (lambda db: db.query("items").filter(123).collect(), r"filter\(\) takes a function"),
+        (lambda db: db.query("items").filter(lambda q: q.eq(q.field(10**5000), 1)).collect(),
+         "Invalid field path"),
+        (lambda db: db.query("items").order(["asc"]).collect(), "asc"),
+        (lambda db: db.query("items").take(-1), "non-negative integer"),
+        (lambda db: db.query("items").take(NAN), "non-negative integer"),
+        (lambda db: db.query("items").take("2"), "non-negative integer"),
+    ]
+    for attempt, text in attempts:
+        with pytest.raises(ConvexLabError, match=text):
+            read(store, attempt)
+    # huge n is just "everything" (it used to overflow islice), with or without filters
+    assert len(read(store, lambda db: db.query("items").take(10**30))) == 2
+    assert len(read(store, lambda db: db.query("items").filter(
+        lambda q: q.eq(q.field("a"), q.field("a"))).take(10**30))) == 2
+
+
+def test_python_and_or_on_filter_expressions_is_a_convex_lab_error(store: Store) -> None:
+    insert_all(store, "items", [{"a": 1.0}])
+    with pytest.raises(ConvexLabError, match=r"q\.and_") as e:
+        read(store, lambda db: db.query("items").filter(
+            lambda q: q.eq(q.field("a"), 1) and q.eq(q.field("b"), 2)).collect())
+    assert isinstance(e.value, TypeError)  # still what Python expects from bool()

@@ -469,6 +469,80 @@ def test_document_nesting_limit(store: Store) -> None:
     assert e.value.code == "TooNestedError"
 
 
+def _many_fields(n: int, prefix: str = "f") -> dict[str, Any]:
+    return {f"{prefix}{i}": 1.0 for i in range(n)}
+
+
+@pytest.mark.parametrize("schema", [None, "any", "wide"])
+def test_field_limit_counts_system_fields_on_every_write(store: Store, schema: str | None) -> None:
+    # Convex's 1024 fields per object include _id and _creationTime, so a document holds at most
+    # 1022 of its own: what is accepted can then always be read back and returned.
+    if schema == "any":
+        store.set_schema(define_schema({"t": define_table(v.any())}))
+    elif schema == "wide":  # a validator that declares more fields than a document may hold
+        names = ["a", "extra", *_many_fields(1100), *_many_fields(1022, "g")]
+        store.set_schema(define_schema({"t": define_table(
+            {name: v.optional(v.float64()) for name in names})}))
+    ok = write(store, lambda db: db.insert("t", _many_fields(1022)))
+    assert len(read(store, lambda db: db.get(ok))) == 1024
+    small = write(store, lambda db: db.insert("t", {"a": 1.0}))
+    attempts: list[Body] = [
+        lambda db: db.insert("t", _many_fields(1023)),
+        lambda db: db.insert("t", _many_fields(1100)),
+        lambda db: db.patch(ok, {"extra": 1.0}),
+        lambda db: db.patch(small, _many_fields(1022, "g")),
+        lambda db: db.replace(small, _many_fields(1023)),
+    ]
+    for attempt in attempts:
+        # the second time too: field names seen once must not open a fast path
+        for _ in range(2):
+            with pytest.raises(LimitExceededError, match=r"fields \(\d+ > maximum 1024\)") as e:
+                write(store, attempt)
+            assert e.value.code == "TooManyFieldsError"
+    with pytest.raises(LimitExceededError, match=r"\(1025 > maximum 1024\)"):
+        write(store, lambda db: db.insert("t", _many_fields(1023)))
+
+
+def test_insert_of_a_non_dict_into_a_compiled_schema_table(store: Store) -> None:
+    store.set_schema(define_schema({"t": define_table({"a": v.float64()})}))
+    write(store, lambda db: db.insert("t", {"a": 1.0}))  # the table exists: the fast path is on
+    for bad in (None, 1.5, ["a"], "a"):
+        with pytest.raises(InvalidValueError, match="takes a dict of fields"):
+            write(store, lambda db, b=bad: db.insert("t", b))
+
+
+def test_system_field_check_takes_any_value(store: Store) -> None:
+    np = pytest.importorskip("numpy")
+    doc_id = write(store, lambda db: db.insert("t", {"a": 1.0}))
+    with pytest.raises(InvalidValueError, match="doesn't match"):
+        write(store, lambda db: db.patch(doc_id, {"_id": np.array([1.0, 2.0])}))
+    with pytest.raises(InvalidValueError, match="not a supported Convex value"):
+        write(store, lambda db: db.replace(doc_id, {"_creationTime": {1, 2}}))
+
+
+def test_odd_table_names_and_ids_are_argument_errors(store: Store) -> None:
+    doc_id = write(store, lambda db: db.insert("t", {"a": 1.0}))
+    huge = 10**5000  # its repr() raises ValueError: messages must describe it another way
+    attempts: list[Body] = [
+        lambda db: db.get(huge),
+        lambda db: db.get("t", huge),
+        lambda db: db.get(huge, doc_id),
+        lambda db: db.insert(huge, {}),
+        lambda db: db.patch(huge, {"a": 2.0}),
+        lambda db: db.replace("t", huge, {"a": 2.0}),
+        lambda db: db.delete("t", huge),
+        lambda db: db.normalize_id(huge, doc_id),
+        lambda db: db.query(huge).collect(),
+    ]
+    for attempt in attempts:
+        with pytest.raises((InvalidIdError, InvalidTableError, InvalidValueError),
+                           match="about 5001 digits"):
+            write(store, attempt)
+    for name in (["t"], huge, None):  # unhashable, unprintable, missing
+        with pytest.raises(InvalidTableError, match="Invalid table name"):
+            store.import_documents(name, [{"a": 1.0}])  # type: ignore[arg-type]
+
+
 # --------------------------------------------------------------------------------------------
 # Creation times, own writes, snapshot isolation
 

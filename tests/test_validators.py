@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convex_lab.errors import InvalidValueError, SchemaError, ValidationError
+from convex_lab.errors import (
+    InvalidValidatorError,
+    InvalidValueError,
+    LimitExceededError,
+    SchemaError,
+    ValidationError,
+)
 from convex_lab.ids import Id, encode_id
 from convex_lab.validators import (
     Validator,
@@ -508,3 +514,58 @@ def test_object_validation_is_fast() -> None:
     doc = {"name": "ada", "age": 36, "score": 1.5, "ok": True, "x": None}
     per_call = min(timeit.repeat(lambda: validator.validate(doc), number=2000, repeat=3)) / 2000
     assert per_call < 25e-6  # a few microseconds in practice; generous for slow CI machines
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile input (issue 7)
+
+
+def test_error_text_of_a_deep_or_recursive_value_is_bounded() -> None:
+    deep: Any = []
+    for _ in range(2_000):
+        deep = [deep]
+    text = error_text(v.string(), deep)  # rendering once raised RecursionError
+    assert text.startswith("Value does not match validator.") and "[...]" in text
+    looped: dict[str, Any] = {}
+    looped["a"] = looped
+    text = error_text(v.object({"a": v.string()}), looped)
+    assert "Path: .a" in text and "{a: {a: " in text
+    assert "about 5001 digits" in error_text(v.string(), 10**5000)
+
+
+def test_numpy_values_validate_as_their_python_equivalents() -> None:
+    np = pytest.importorskip("numpy")
+    assert v.array(v.float64()).validate(np.array([1.0, 2.5])) == [1.0, 2.5]
+    ints = v.array(v.int64()).validate(np.array([1, 2]))
+    assert ints == [1, 2] and all(type(x) is Int64 for x in ints)
+    assert type(v.int64().validate(np.int64(3))) is Int64
+    assert type(v.float64().validate(np.float32(0.5))) is float
+    assert v.boolean().validate(np.bool_(False)) is False
+    assert v.bytes().validate(np.bytes_(b"ab")) == b"ab"
+    assert v.literal(1.0).validate(np.float64(1.0)) == 1.0
+    assert v.literal(Int64(2)).validate(np.int64(2)) == Int64(2)
+    assert v.union(v.string(), v.array(v.float64())).validate(np.array([3.0])) == [3.0]
+    assert "Value does not match validator" in error_text(v.string(), np.array([1.0]))
+    dates = np.array(["2020-01-01"], dtype="datetime64[ns]")
+    assert "Value does not match validator" in error_text(v.array(v.float64()), dates)
+
+
+def test_object_validator_counts_fields() -> None:
+    many = v.object({f"f{i}": v.float64() for i in range(1025)})
+    with pytest.raises(LimitExceededError, match=r"too many fields \(1025 > maximum 1024\)") as e:
+        many.validate({f"f{i}": 1.0 for i in range(1025)})
+    assert e.value.code == "TooManyFieldsError"
+
+
+def test_building_a_validator_from_a_non_validator_is_a_convex_lab_error() -> None:
+    np = pytest.importorskip("numpy")
+    for build in (lambda: v.array(5), lambda: v.id(3), lambda: v.object([1]),  # type: ignore[arg-type]
+                  lambda: v.union(v.string(), "x"), lambda: v.literal({1}),  # type: ignore[arg-type]
+                  lambda: args_validator([v.string()]), lambda: v.optional(None)):  # type: ignore[arg-type]
+        with pytest.raises(InvalidValidatorError) as e:
+            build()
+        assert isinstance(e.value, TypeError)  # what Python code expects for a wrong type
+        assert e.value.code == "InvalidValidator"
+    assert v.literal(np.float64(2.0)) == v.literal(2.0)  # numpy scalars are what they look like
+    with pytest.raises(SchemaError, match="Malformed validator JSON"):
+        validator_from_json({"type": "array"})

@@ -10,6 +10,7 @@ import itertools
 import json
 import math
 import struct
+from collections import namedtuple
 from functools import cmp_to_key
 from typing import Any
 
@@ -551,3 +552,91 @@ def test_format_value_renders_ids_as_strings() -> None:
     text = "z43zp6c3e75gkmz1kfwj6mbbx5sw281h"
     assert format_value(Id(text, "t")) == f'"{text}"'
     assert format_value({"ref": Id(text, "t")}) == f'{{ref: "{text}"}}'
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile input (issue 7): every failure is a convex_lab error, and describing a bad value in a
+# message never fails or recurses without end.
+
+
+def _deep_list(depth: int) -> Any:
+    value: Any = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_format_value_bounds_deep_recursive_and_huge_values() -> None:
+    deep = format_value(_deep_list(2_000))  # RecursionError before the depth cap
+    assert deep.startswith("[[[[") and "[...]" in deep and len(deep) <= 200
+    looped: list[Any] = []
+    looped.append(looped)
+    assert "[...]" in format_value(looped)
+    cyclic: dict[str, Any] = {}
+    cyclic["self"] = cyclic
+    assert format_value(cyclic).startswith("{self: {self: ")
+    huge = format_value([10**5000])  # str() of it raises ValueError (4300-digit limit)
+    assert "an integer of about 5001 digits" in huge
+    assert format_value(list(range(1_000_000)), 50).endswith("...")
+
+
+def test_huge_integers_are_described_not_printed() -> None:
+    with pytest.raises(InvalidValueError, match="about 5001 digits"):
+        convert(10**5000)
+    with pytest.raises(InvalidValueError, match="int64 range"):
+        convert(Int64(10**5000))
+
+
+def test_document_field_limit_counts_system_fields() -> None:
+    # Convex's 1024 fields per object include _id and _creationTime: 1022 user fields at most.
+    assert len(convert_document({f"f{i}": 1.0 for i in range(1022)})) == 1022
+    with pytest.raises(LimitExceededError, match=r"\(1025 > maximum 1024\)") as e:
+        convert_document({f"f{i}": 1.0 for i in range(1023)})
+    assert e.value.code == "TooManyFieldsError"
+    # undefined fields are absent, so they do not count
+    padded = {f"f{i}": 1.0 for i in range(1022)} | {f"u{i}": UNDEFINED for i in range(50)}
+    assert len(convert_document(padded)) == 1022
+    # nested objects keep the plain limit of 1024 fields
+    assert len(convert_document({"inner": {f"f{i}": 1.0 for i in range(1024)}})["inner"]) == 1024
+
+
+def test_numpy_values_are_converted() -> None:
+    np = pytest.importorskip("numpy")
+    assert convert(np.array([1.5, 2.0])) == [1.5, 2.0]
+    assert convert(np.array([[1, 2], [3, 4]])) == [[1.0, 2.0], [3.0, 4.0]]  # ints: float64
+    assert convert(np.float32(0.5)) == 0.5 and type(convert(np.float32(0.5))) is float
+    assert convert(np.int64(3)) == 3.0 and type(convert(np.int64(3))) is float
+    assert convert(np.bool_(True)) is True
+    assert convert(np.array(["a", "b"])) == ["a", "b"]
+    assert convert(np.array(7.0)) == 7.0  # a 0-d array is its element
+    with pytest.raises(InvalidValueError, match="no Convex equivalent"):
+        convert(np.array(["2020-01-01"], dtype="datetime64[ns]"))
+    with pytest.raises(InvalidValueError, match="no Convex equivalent"):
+        convert(np.complex128(1j))
+    with pytest.raises(InvalidValueError, match="float64"):
+        convert(np.array([2**60]))  # the plain-int rule still applies to numpy ints
+
+
+def test_odd_python_types_give_invalid_value_errors_with_a_fix() -> None:
+    class Unprintable:
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr")
+
+    released = memoryview(b"ab")
+    released.release()
+    cases: list[tuple[Any, str]] = [
+        ({1, 2}, "no sets"),
+        (Unprintable(), "Unprintable"),
+        (released, "could not be read as bytes"),
+        (range(3), r"list\(\.\.\.\)"),
+        ({(1, 2): "x"}, "keys must be strings"),
+        ({10**5000: "x"}, "keys must be strings"),
+    ]
+    for value, message in cases:
+        with pytest.raises(InvalidValueError, match=message):
+            convert(value)
+    # list and tuple subclasses and str subclasses are what they look like
+    point = namedtuple("point", "x y")
+    assert convert(point(1, 2)) == [1.0, 2.0]
+    assert convert({Id("z43zp6c3e75gkmz1kfwj6mbbx5sw281h", "t"): 1}) == {
+        "z43zp6c3e75gkmz1kfwj6mbbx5sw281h": 1.0}

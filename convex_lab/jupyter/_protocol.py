@@ -69,43 +69,6 @@ class Response(TypedDict, total=False):
     error: WireError
 
 
-class RunRequest(Request, total=False):
-    path: str
-    args: Any
-
-
-class FilterSpec(TypedDict):
-    field: str
-    value: Any
-
-
-class BrowseRequest(Request, total=False):
-    table: str
-    index: str
-    order: Literal["asc", "desc"]
-    filter: FilterSpec | None
-    page_size: int
-
-
-class PageRequest(Request, total=False):
-    direction: Literal["next", "prev", "first"]
-
-
-class EditRequest(Request, total=False):
-    doc_id: str
-    field: str
-    value: Any
-    unset: bool
-
-
-class DeleteRequest(Request, total=False):
-    doc_id: str
-
-
-class LoadMoreRequest(Request, total=False):
-    num_items: int
-
-
 class FunctionInfo(TypedDict):
     """One entry of the function runner's ``functions`` trait."""
 

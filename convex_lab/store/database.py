@@ -25,7 +25,7 @@ from convex_lab.errors import (
 from convex_lab.ids import Id, decode_id
 from convex_lab.store.keys import IndexSpec, user_index_specs
 from convex_lab.store.query import Query
-from convex_lab.values import Int64, convert
+from convex_lab.values import Int64, convert, safe_repr
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -39,6 +39,8 @@ _VERB_TEXT = {"patch": "Update", "replace": "Replace", "delete": "Delete"}
 
 
 def _identifier_ok(name: str) -> bool:
+    if type(name) is not str:
+        return False
     if name in _good_table_names:
         return True
     ok = (0 < len(name) <= 64 and name.isascii()
@@ -53,8 +55,8 @@ def check_table_name(table_name: Any) -> None:
     """Convex's rules for a user table name, with the fix in the message."""
     if not _identifier_ok(table_name) or table_name.startswith("_"):
         raise InvalidTableError(
-            f"Invalid table name {table_name!r}: table names are identifiers (letters, digits "
-            "and underscores, starting with a letter, at most 64 characters) and may not "
+            f"Invalid table name {safe_repr(table_name)}: table names are identifiers (letters, "
+            "digits and underscores, starting with a letter, at most 64 characters) and may not "
             "start with '_'.", code="InvalidTableName")
 
 
@@ -80,16 +82,17 @@ class DatabaseReader:
 
     def _check_table_kind(self, name: str) -> None:
         if not isinstance(name, str):
-            raise InvalidValueError(f"A table name must be a string; got {name!r}.")
+            raise InvalidValueError(f"A table name must be a string; got {safe_repr(name)}.")
         system = name.startswith("_")
         if system and not self._system():
             raise InvalidTableError(
-                f"System table {name!r} can only be read through ctx.db.system "
+                f"System table {safe_repr(name)} can only be read through ctx.db.system "
                 f"(e.g. ctx.db.system.query({name!r}), ctx.db.system.get(id)).",
                 code="InvalidTable")
         if not system and self._system():
             raise InvalidTableError(
-                f"ctx.db.system only reaches system tables; {name!r} is a user table: use ctx.db.",
+                f"ctx.db.system only reaches system tables; {safe_repr(name)} is a user table: "
+                "use ctx.db.",
                 code="InvalidTable")
 
     def _resolve(self, verb: str, a: Any, b: Any) -> tuple[TableData | None, str]:
@@ -144,7 +147,14 @@ class DatabaseReader:
             if table is None:
                 return None
         doc = self._tx.get(table, i)
-        return self._tx.copier(table)(doc) if doc is not None else None
+        if doc is None:
+            return None
+        copy = self._tx.copier(table)
+        if copy is not dict:
+            return copy(doc)  # type: ignore[no-any-return]
+        out = dict(doc)
+        self._tx.hand_out_one(out, doc)
+        return out
 
     def query(self, table_name: str) -> Query:
         """A query over ``table_name`` (empty if the table does not exist yet)."""

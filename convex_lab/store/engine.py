@@ -52,25 +52,22 @@ from convex_lab.ids import FIRST_USER_TABLE_NUMBER, encode_id, generate_ids
 from convex_lab.store.fastpath import Builder, build_schemaless, compile_builder
 from convex_lab.store.persist import FilePersistence, Persistence, open_persistence
 from convex_lab.store.tables import TableData
+from convex_lab.store.transaction import (
+    Conflict,
+    Transaction,
+    check_document,
+    run_with_retries,
+)
 from convex_lab.values import convert_document, loads_export
 
 if TYPE_CHECKING:
     from convex_lab.schema import Schema
-    from convex_lab.store.transaction import Transaction
 
 T = TypeVar("T")
 
 SYSTEM_TABLES: dict[str, int] = {"_scheduled_functions": 1, "_storage": 2, "_cron_jobs": 3}
 IMPORT_CHUNK = 65_536
 GC_FREEZE_DOCS = 100_000
-
-
-class Conflict(BaseException):
-    """OCC conflict: something this transaction read was written by a later commit."""
-
-    def __init__(self, table: str) -> None:
-        super().__init__(table)
-        self.table = table
 
 
 @dataclass(slots=True)
@@ -379,8 +376,6 @@ class Store:
     def begin(self, *, read_only: bool = False, snapshot: int | None = None) -> Transaction:
         """A transaction at the latest visible snapshot, or at ``snapshot`` (which must be
         pinned, see :meth:`pin`)."""
-        from convex_lab.store.transaction import Transaction  # noqa: PLC0415 (cycle)
-
         if self.closed:
             raise BackendClosedError(CLOSED_MESSAGE)
         with self.lock:
@@ -391,9 +386,10 @@ class Store:
         return Transaction(self, snapshot, serial, read_only=read_only, creation_base=creation)
 
     def end(self, serial: int) -> None:
+        """Release a transaction's or a pin's snapshot (idempotent)."""
         with self.lock:
-            self._active.pop(serial, None)
-            self._trim_log()
+            if self._active.pop(serial, None) is not None:
+                self._trim_log()
 
     def _trim_log(self) -> None:
         """Drop commits no consumer needs any more (callers hold the lock).
@@ -404,12 +400,12 @@ class Store:
         :meth:`commits_after` never fails for a live consumer.
         """
         log = self._log
-        if not log:
+        if len(log) < 64:  # trim in batches: a commit or two kept longer costs nothing
             return
         horizon = min(self._active.values(), default=self.visible_ts)
         horizon = min(horizon, self.visible_ts, self._notified_ts)
         drop = horizon - log[0].ts + 1
-        if drop >= 64 or (drop > 0 and drop == len(log)):
+        if drop > 0:
             del log[:drop]
 
     def commits_after(self, ts: int) -> list[Commit]:
@@ -423,10 +419,15 @@ class Store:
         return log[start:]
 
     def commit(self, tx: Transaction) -> int:
-        """Validate and commit ``tx``; returns its commit ts. Raises :class:`Conflict`."""
+        """Validate and commit ``tx``; returns its commit ts. Raises :class:`Conflict`.
+
+        The transaction's snapshot is released either way (its serial leaves ``_active`` under
+        the lock that applies the commit, so group commit does not wait for it).
+        """
+        if not tx.has_writes():
+            self.end(tx.serial)
+            return tx.snapshot_ts
         try:
-            if not tx.has_writes():
-                return tx.snapshot_ts
             with self.lock:
                 if tx.schema_epoch != self.schema_epoch:
                     raise Conflict("(schema)")
@@ -454,19 +455,24 @@ class Store:
                 commit = Commit(self.ts, writes, special=tx.special)
                 self._log.append(commit)
                 self._creation_next = max(self._creation_next, tx.creation_next)
+                self._active.pop(tx.serial, None)
                 seq = self.persist.enqueue(commit, self)
-            self.end(tx.serial)  # no longer in flight: group commit must not wait for it
-            self._finish(commit, seq)
-            return commit.ts
-        finally:
+        except BaseException:
             self.end(tx.serial)
+            raise
+        self._finish(commit, seq)
+        return commit.ts
 
     def _finish(self, commit: Commit, seq: int) -> None:
         """Wait for durability, publish the commit to readers, then tell the listeners."""
         self.persist.wait(seq)
         with self.lock:
             self.visible_ts = max(self.visible_ts, commit.ts)
-        self._notify()
+            if not self.commits:  # nobody to tell: nothing is owed
+                self._notified_ts = self.visible_ts
+            self._trim_log()
+        if self.commits:
+            self._notify()
 
     def _notify(self) -> None:
         """Emit ``commits`` for each visible commit not yet emitted, once each and in order.
@@ -474,11 +480,6 @@ class Store:
         A listener's failure is reported (stderr) and never reaches the committing caller: its
         commit has happened, and an error would invite a retry that applies it twice.
         """
-        if not self.commits:
-            with self.lock:
-                if not self.commits:
-                    self._notified_ts = self.visible_ts
-                    return
         me = threading.get_ident()
         if self._notifier == me:
             # A listener committed (e.g. the scheduler starting up): the loop below, already
@@ -489,15 +490,18 @@ class Store:
             try:
                 while True:
                     with self.lock:
-                        pending = [c for c in self.commits_after(self._notified_ts)
-                                   if c.ts <= self.visible_ts]
-                        if not pending:
+                        first, last = self._notified_ts + 1, self.visible_ts
+                        if first > last:
                             return
-                        self._notified_ts = pending[-1].ts
+                        # Commit ts are consecutive and the log keeps every commit after
+                        # _notified_ts (see _trim_log): the pending ones are one slice.
+                        log = self._log
+                        base = log[0].ts
+                        pending = log[first - base : last + 1 - base]
+                        self._notified_ts = last
+                    emit = self.commits.emit
                     for c in pending:
-                        self.commits.emit(c)
-                    with self.lock:
-                        self._trim_log()
+                        emit(c)
             finally:
                 self._notifier = None
 
@@ -513,6 +517,10 @@ class Store:
         from convex_lab.store.database import check_table_name  # noqa: PLC0415
 
         check_table_name(table_name)
+        if isinstance(documents, Mapping | str | bytes) or not isinstance(documents, Iterable):
+            raise InvalidValueError(
+                f"import_documents() takes an iterable of documents (dicts), e.g. a list; got "
+                f"{type(documents).__name__}.")
         schema = self.schema
         table_def = schema.table(table_name) if schema is not None else None
         validate = (table_def.validate_document
@@ -534,8 +542,6 @@ class Store:
 
     def _import(self, table: TableData, documents: Iterator[Mapping[str, Any]], *, now: float,
                 ct: float, validate: Any, build: Builder | None) -> list[str]:
-        from convex_lab.store.transaction import check_document  # noqa: PLC0415
-
         table_name = table.name
         lookup = self.table_name_for_number
         import numpy as np  # noqa: PLC0415
@@ -568,6 +574,9 @@ class Store:
                 fields, doc_id, doc_ct = chunk[i], chunk_ids[i], cts[i]
                 i += 1
                 try:
+                    if not isinstance(fields, Mapping):
+                        raise InvalidValueError(
+                            f"A document must be a dict of fields; got {type(fields).__name__}.")
                     if "_id" in fields or "_creationTime" in fields:
                         raise InvalidValueError(
                             "Imported documents get new _id and _creationTime values; remove "
@@ -610,8 +619,6 @@ class Store:
             retries: int = 4, snapshot: int | None = None) -> T:
         """Run ``body`` in a transaction and commit it, re-running it on OCC conflicts.
         ``snapshot`` (read-only runs) reads at a pinned snapshot instead of the latest."""
-        from convex_lab.store.transaction import run_with_retries  # noqa: PLC0415
-
         return run_with_retries(self, body, read_only=read_only, retries=retries,
                                 snapshot=snapshot)
 

@@ -5,11 +5,18 @@ measurement, assembly with system fields). For the common shape — a flat objec
 a builder generated from the table's validator does all of it in one pass of straight-line code.
 
 Contract: ``builder(fields, _id, creation_time, tables)`` returns ``(document, size)`` exactly as
-the general path would produce them, or ``None`` whenever anything is unusual (a missing or extra
-field, a type that needs conversion or gives an error, a non-ASCII string, a non-finite float,
-nested values, a document near the size limit). ``None`` sends the caller down the general path,
-which then gives Convex's exact error text. A builder never raises for bad input and never accepts
-what the general path would reject.
+the general path would produce them, or ``None`` whenever anything is unusual (``fields`` not a
+``dict``, a missing or extra field, a type that needs conversion or gives an error, a non-ASCII
+string, a non-finite float, nested values, a document near the size or field-count limit).
+``None`` sends the caller down the general path, which then gives Convex's exact error text. A
+builder never raises for bad input and never accepts what the general path would reject.
+
+``builder.many`` (bulk imports) is the one exception: a document that is not a mapping at all is
+reported right there, as an ``InvalidValueError`` naming its position in the import.
+
+Field counts: a compiled builder handles at most 64 declared fields and rejects extra ones, so
+its documents are far below the 1,022 user fields a document may have (``values.
+MAX_DOCUMENT_USER_FIELDS``); the schemaless builder checks the count with one ``len()``.
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from convex_lab.values import UNDEFINED, Int64, _checked_field_names
+from convex_lab.errors import InvalidValueError
+from convex_lab.values import MAX_DOCUMENT_USER_FIELDS, UNDEFINED, Int64, _checked_field_names
 
 if TYPE_CHECKING:
     from convex_lab.validators import Validator
@@ -27,6 +35,13 @@ Builder = Callable[[Mapping[str, Any], str, float, Any], "tuple[dict[str, Any], 
 _MISSING = object()
 _SAFE_SIZE = 900_000  # below the 1 MiB limit with margin; larger documents take the general path
 _SYSTEM_SIZE = 2 + (3 + 1 + 2) + (13 + 1 + 9)  # braces, "_id" (+ its length), "_creationTime"
+
+
+def _not_a_document(position: int, fields: Any) -> InvalidValueError:
+    """The error for an imported "document" that is not a mapping of fields at all."""
+    return InvalidValueError(
+        f"Document {position} of the import: a document must be a dict of fields; got "
+        f"{type(fields).__name__}.")
 
 
 def _scalar_check(kind: str, var: str) -> tuple[str, str, str | None] | None:
@@ -111,13 +126,20 @@ def compile_builder(validator: Validator) -> Builder | None:
     if one is None or many is None:
         return None
     source = "\n".join([
-        "def build(fields, _id, ct, tables):", *one, "    return doc, size",
+        "def build(fields, _id, ct, tables):",
+        "    if type(fields) is not dict:",
+        "        return None",
+        *one, "    return doc, size",
         "",
         "def many(docs, ids, cts, out, start):",
         "    max_size = 0",
         "    append = out.append",
         "    for i in range(start, len(docs)):",
         "        fields = docs[i]",
+        "        if type(fields) is not dict:",
+        "            if not isinstance(fields, Mapping):",
+        "                raise _not_a_document(len(out), fields)",  # len(out): docs before it
+        "            return i, max_size",
         "        _id = ids[i]",
         "        ct = cts[i]",
         *many,
@@ -127,7 +149,8 @@ def compile_builder(validator: Validator) -> Builder | None:
         "    return len(docs), max_size",
     ])
     namespace: dict[str, Any] = {"_MISSING": _MISSING, "UNDEFINED": UNDEFINED, "Int64": Int64,
-                                 "_SAFE_SIZE": _SAFE_SIZE, "_SYSTEM_SIZE": _SYSTEM_SIZE}
+                                 "_SAFE_SIZE": _SAFE_SIZE, "_SYSTEM_SIZE": _SYSTEM_SIZE,
+                                 "Mapping": Mapping, "_not_a_document": _not_a_document}
     # The source holds only validator kinds and repr()'d field names: nothing user-controlled.
     exec(compile(source, f"<document builder {validator!r:.60}>", "exec"), namespace)
     build = namespace["build"]
@@ -138,7 +161,9 @@ def compile_builder(validator: Validator) -> Builder | None:
 def build_schemaless(fields: Mapping[str, Any], _id: str, ct: float,
                      tables: Any) -> tuple[dict[str, Any], int] | None:
     """The builder for tables without a validator: flat documents of canonical scalars."""
-    if type(fields) is not dict:
+    if type(fields) is not dict or len(fields) > MAX_DOCUMENT_USER_FIELDS:
+        # The field-count check cannot rely on the names being known (`_checked_field_names`):
+        # the names of a rejected document are remembered too, before it fails on its count.
         return None
     size = _SYSTEM_SIZE + len(_id)
     doc: dict[str, Any] = {"_id": _id, "_creationTime": ct}
@@ -181,6 +206,8 @@ def _schemaless_many(docs: list[Any], ids: list[str], cts: list[float],
     for i in range(start, len(docs)):
         got = build_schemaless(docs[i], ids[i], cts[i], None)
         if got is None:
+            if not isinstance(docs[i], Mapping):
+                raise _not_a_document(len(out), docs[i])  # len(out): the documents before it
             return i, max_size
         out.append(got[0])
         max_size = max(max_size, got[1])

@@ -18,7 +18,8 @@ Contract
   anything else is an ``EvalError`` with Convex's text; ``and_``/``or_``/``not_`` and the final
   predicate (``matches``) require booleans and short-circuit.
 * ``Expr`` refuses ``bool()``: ``q.eq(..) and q.eq(..)`` would silently keep one side, so it
-  raises ``TypeError`` pointing to ``q.and_``.
+  raises ``FilterTruthValueError`` (an ``EvalError`` that is also a ``TypeError``) pointing to
+  ``q.and_``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, NoReturn
 
-from convex_lab.errors import EvalError, InvalidValueError, ValidationError
+from convex_lab.errors import (
+    EvalError,
+    FilterTruthValueError,
+    InvalidValueError,
+    ValidationError,
+)
 from convex_lab.validators import Validator
 from convex_lab.values import (
     INT64_MAX,
@@ -38,6 +44,7 @@ from convex_lab.values import (
     convert,
     format_value,
     from_internal_json,
+    safe_repr,
     sort_key,
     to_internal_json,
     type_name,
@@ -87,7 +94,7 @@ class Expr:
         raise NotImplementedError
 
     def __bool__(self) -> NoReturn:
-        raise TypeError(
+        raise FilterTruthValueError(
             "A filter expression has no truth value: Python's `and`/`or`/`not` would silently "
             "drop a condition. Use q.and_(a, b), q.or_(a, b) and q.not_(a)."
         )
@@ -275,8 +282,10 @@ class Not(Expr):
 def _field(path: object) -> Field:
     if not isinstance(path, str) or not path or "" in path.split("."):
         raise EvalError(
-            f"Invalid field path {path!r}: use a dotted path of field names such as 'a.b'."
+            f"Invalid field path {safe_repr(path)}: use a dotted path of field names such as "
+            "'a.b'."
         )
+    path = str(path)
     return Field(path, tuple(path.split(".")))
 
 
@@ -365,6 +374,11 @@ def compile_filter(
 ) -> Expr:
     """Run a ``lambda q: ...`` once and return its expression (a bare value becomes a literal,
     so ``lambda q: True`` works and ``lambda q: 1`` fails when evaluated, as in Convex)."""
+    if not callable(predicate):
+        raise EvalError(
+            f"A filter is a function of the filter builder, e.g. lambda q: q.eq(q.field('a'), 1); "
+            f"got {safe_repr(predicate)}."
+        )
     result = predicate(FilterBuilder(field_validator))
     return result if isinstance(result, Expr) else _plain_literal(result)
 
@@ -400,7 +414,7 @@ def expression_from_json(data: Any) -> Expr:
 
 
 def _bad_json(data: Any) -> NoReturn:
-    raise EvalError(f"Invalid filter expression: {data!r}")
+    raise EvalError(f"Invalid filter expression: {safe_repr(data)}")
 
 
 def flatten_and(expr: Expr) -> Iterable[Expr]:

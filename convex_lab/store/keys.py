@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from convex_lab.errors import InvalidIndexRangeError
-from convex_lab.values import UNDEFINED, convert, sort_key, type_name
+from convex_lab.values import UNDEFINED, convert, safe_repr, sort_key, type_name
 
 Key = tuple[Any, ...]
 
@@ -185,6 +185,7 @@ class IndexRangeBuilder:
 
     # The builder methods -------------------------------------------------------------------
     def eq(self, field_name: str, value: Any) -> IndexRangeBuilder:
+        self._check_field_name(field_name)
         if self._lower or self._upper:
             raise InvalidIndexRangeError(
                 f"Index range on {self._where()}: eq({field_name!r}) must come before any "
@@ -209,6 +210,13 @@ class IndexRangeBuilder:
         return self._bound("upper", field_name, value, inclusive=True)
 
     # ---------------------------------------------------------------------------------------
+    def _check_field_name(self, field_name: Any) -> None:
+        if not isinstance(field_name, str):
+            raise InvalidIndexRangeError(
+                f"Index range on {self._where()}: the field name must be a string such as "
+                f"{self._spec.all_fields[0]!r}; got {safe_repr(field_name)}.",
+                code="InvalidIndexRange")
+
     def _where(self) -> str:
         return f"index {self._table}.{self._spec.name} {list(self._spec.all_fields)}"
 
@@ -221,6 +229,7 @@ class IndexRangeBuilder:
 
     def _bound(self, which: str, field_name: str, value: Any, *,
                inclusive: bool) -> IndexRangeBuilder:
+        self._check_field_name(field_name)
         current = self._lower if which == "lower" else self._upper
         if current is not None:
             raise InvalidIndexRangeError(
@@ -249,7 +258,8 @@ class IndexRangeBuilder:
         fields = spec.all_fields
         used = [f for f, _ in self._eqs]
         bound_field = (self._lower or self._upper or (None,))[0]
-        for name in [*used, *([bound_field] if bound_field else [])]:
+        # `is not None`: "" is a (bad) field name too, and must get this error
+        for name in [*used, *([bound_field] if bound_field is not None else [])]:
             if name not in fields:
                 raise InvalidIndexRangeError(
                     f"The index range on {self._where()} uses the field {name!r}, which is not "

@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
+import math
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from convex_lab.errors import ConvexLabError, InvalidCursorError, InvalidIndexRangeError
 from convex_lab.store.keys import KEY_AFTER, IndexRangeBuilder, IndexSpec, Interval, Key, full_range
 from convex_lab.store.transaction import MAX_DOCS_READ
-from convex_lab.values import Int64
+from convex_lab.values import NOT_NUMPY, format_value, from_numpy, safe_repr
 
 if TYPE_CHECKING:
     from convex_lab.store.database import DatabaseReader
@@ -34,6 +36,12 @@ if TYPE_CHECKING:
 
 MAX_QUERY_OPERATORS = 256
 PREFETCH = 100
+# Our cursors are a few hundred bytes (an index key and a fingerprint); index keys are bounded by
+# the 1 MiB document size, so anything longer than this is not a cursor we made.
+_MAX_CURSOR_LEN = 4 << 20
+# Counts past this many documents or bytes read are all "no limit" in a transaction (its read
+# limits are 32,000 documents and 16 MiB): capped so huge ints never reach list slicing.
+_MAX_COUNT = 1 << 40
 _CONSUMED = ("A query can only be chained once and can't be chained after iteration begins. "
              "Build a new query with ctx.db.query(...).")
 
@@ -58,18 +66,96 @@ def _decode_key(data: Any) -> Any:
         return tuple(_decode_key(x) for x in data)
     if type(data) is dict:
         (tag, value), = data.items()
-        if tag == "f":
+        if tag == "f" and type(value) is str:
             return float.fromhex(value)
-        if tag == "b":
-            return base64.b64decode(value)
-        if tag == "t":
-            return bool(value)
-        if tag == "i":
+        if tag == "b" and type(value) is str:
+            return base64.b64decode(value, validate=True)
+        if tag == "t" and type(value) is bool:
+            return value
+        if tag == "i" and type(value) is str and len(value) <= 40:
             return int(value)
         raise ValueError(tag)
     if type(data) is str:
         return data
     raise ValueError(data)
+
+
+# The slots that follow each type rank in a ``values.sort_key`` (see its module docstring):
+# undefined and null have none; int64, boolean, string and bytes one; float64 two (the value and
+# a tie-break for -0.0 and NaN payloads); arrays and objects one nested tuple.
+_SLOT_TYPES: dict[int, tuple[type, ...]] = {
+    0: (), 1: (), 2: (int,), 3: (float, int), 4: (bool,), 5: (str,), 6: (bytes,),
+}
+
+
+def _value_end(parts: tuple[Any, ...], i: int, depth: int) -> int:
+    """Where the sort key of one value that starts at ``parts[i]`` ends; ``ValueError`` if the
+    parts are not a well-formed sort key (so every comparison with real keys works)."""
+    rank = parts[i]
+    if type(rank) is not int or depth > 64:
+        raise ValueError("bad rank")
+    if rank in _SLOT_TYPES:
+        slots = _SLOT_TYPES[rank]
+        for j, want in enumerate(slots, i + 1):
+            if j >= len(parts) or type(parts[j]) is not want:
+                raise ValueError("bad slot")
+        return i + 1 + len(slots)
+    if rank not in (7, 8) or i + 1 >= len(parts) or type(parts[i + 1]) is not tuple:
+        raise ValueError("bad container")
+    inner, k = parts[i + 1], 0
+    while k < len(inner):
+        if rank == 8:  # objects: (field name, value key) pairs
+            if type(inner[k]) is not str:
+                raise ValueError("bad field name")
+            k += 1
+        k = _value_end(inner, k, depth + 1)
+    return i + 2
+
+
+def _check_key(spec: IndexSpec, key: Any) -> None:
+    """``ValueError`` unless ``key`` has the shape of a key of index ``spec`` (keys.py): one sort
+    key per user field, then ``_creationTime`` and ``_id`` (``by_id``: the ID alone)."""
+    if type(key) is not tuple:
+        raise ValueError("not a key")
+    i = 0
+    if spec.kind == "user":
+        for _ in spec.fields:
+            if i >= len(key):
+                raise ValueError("short key")
+            i = _value_end(key, i, 0)
+    tail = (str,) if spec.kind == "by_id" else (float, str)
+    if tuple(type(x) for x in key[i:]) != tail:
+        raise ValueError("bad system fields")
+
+
+def _page_count(opts: dict[str, Any], name: str, *, required: bool = False) -> int | None:
+    """``opts[name]`` as a count of documents (or bytes) ≥ 1, ``None`` when absent (and not
+    ``required``).
+
+    Convex sends these as unsigned integers (``usize``): NaN, infinities, fractions, negative
+    numbers and non-numbers are rejected with one clear message instead of failing later (a
+    fractional ``maximumRowsRead`` once made the page loop forever). ``0`` gets Convex's own texts.
+    """
+    value = opts.get(name)
+    if value is None and not required:
+        return None
+    plain = from_numpy(value)
+    number = value if plain is NOT_NUMPY else plain
+    if isinstance(number, float) and math.isfinite(number) and number.is_integer():
+        number = int(number)
+    if isinstance(number, bool) or not isinstance(number, int) or number < 0:
+        what = "number of documents" if name != "maximumBytesRead" else "number of bytes"
+        raise ConvexLabError(
+            f"`options.{name}` must be a positive whole {what}. Received `{format_value(value)}`. "
+            'Example: ctx.db.query(...).paginate({"numItems": 10, "cursor": None}).',
+            code="InvalidPaginationOptions")
+    if number == 0:
+        if name == "numItems":
+            raise ConvexLabError("Must request at least 1 document while paginating",
+                                 code="NoDocumentsForPagination")
+        raise ConvexLabError("maximumRowsRead and maximumBytesRead must be greater than 0",
+                             code="InvalidPaginationLimit")
+    return min(int(number), _MAX_COUNT)
 
 
 class Query:
@@ -101,13 +187,22 @@ class Query:
             raise ConvexLabError(
                 "with_index() must come first, right after db.query(table), and only once.",
                 code="InvalidQuery")
-        spec = self._specs.get(index_name)
+        # The annotations say what callers should pass; what arrives is checked (issue 7).
+        name: object = index_name
+        fn: object = range_fn
+        spec = self._specs.get(name) if isinstance(name, str) else None
         if spec is None:
             names = ", ".join(sorted(self._specs))
+            shown = name if isinstance(name, str) else safe_repr(name)
             raise InvalidIndexRangeError(
-                f"Index {self._table_name}.{index_name} not found. This table's indexes are: "
+                f"Index {self._table_name}.{shown[:80]} not found. This table's indexes are: "
                 f"{names}. Declare it in the schema with define_table(...).index(...).",
                 code="IndexNotFound")
+        if fn is not None and not callable(fn):
+            raise InvalidIndexRangeError(
+                "with_index() takes an index name and a function of the range builder, e.g. "
+                "with_index('by_channel', lambda q: q.eq('channel', c)); got "
+                f"{safe_repr(range_fn)} as the range.", code="InvalidIndexRange")
         builder = IndexRangeBuilder(spec, self._table_name, self._convert)
         if range_fn is not None:
             result = range_fn(builder)
@@ -132,16 +227,23 @@ class Query:
         if self._order is not None:
             raise ConvexLabError("order() may be called at most once per query.",
                                  code="InvalidQuery")
-        if order not in ("asc", "desc"):
-            raise ConvexLabError(f'order() takes "asc" or "desc", not {order!r}.',
+        given: object = order
+        if not isinstance(given, str) or given not in ("asc", "desc"):
+            raise ConvexLabError(f'order() takes "asc" or "desc", not {safe_repr(given)}.',
                                  code="InvalidQuery")
-        self._order = order
+        self._order = str(given)
         self._stage = 2
         return self
 
     def filter(self, predicate: Callable[[Any], Expr]) -> Query:
         if self._stage >= 3:
             raise ConvexLabError(_CONSUMED, code="QueryConsumed")
+        checked: object = predicate
+        if not callable(checked):
+            raise ConvexLabError(
+                "filter() takes a function of the filter builder, e.g. "
+                f"lambda q: q.eq(q.field('done'), False); got {safe_repr(predicate)}.",
+                code="InvalidQuery")
         expr = predicate(self._filter_builder())
         from convex_lab.store.filters import Expr  # noqa: PLC0415
 
@@ -215,39 +317,60 @@ class Query:
         for doc in self._rows(self._full(), PREFETCH):
             yield copy(doc)
 
+    def _copies(self, originals: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Copies of stored documents for user code. Shallow copies are remembered with their
+        originals, so a result made of them needs no conversion (``store/handout.py``)."""
+        copy = self._copier()
+        if copy is dict:
+            out = list(map(dict, originals))
+            self._db._tx.hand_out(out, originals)
+            return out
+        return list(map(copy, originals))
+
     def collect(self) -> list[dict[str, Any]]:
         self._start()
-        copy = self._copier()
-        return [copy(d) for d in self._rows(self._full(), 256)]
+        return self._copies(list(self._rows(self._full(), 256)))
 
     def take(self, n: int) -> list[dict[str, Any]]:
-        count: Any = n
-        if type(count) is float and count.is_integer():
-            count = int(count)
-        if (type(count) is not int and type(count) is not Int64) or count < 0:
-            raise ConvexLabError(f"take() requires a non-negative integer; got {n!r}.",
-                                 code="InvalidQuery")
-        n = int(count)
+        """The first ``n`` documents (``n`` a whole number ≥ 0: an int, ``Int64``, a float such
+        as ``10.0`` or a numpy integer)."""
+        if type(n) is not int or n < 0:  # the common case first: a plain non-negative int
+            count: Any = n
+            plain = from_numpy(count)
+            if plain is not NOT_NUMPY:
+                count = plain
+            if isinstance(count, float) and count.is_integer():
+                count = int(count)
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise ConvexLabError(
+                    f"take() requires a non-negative integer; got {safe_repr(n)}.",
+                    code="InvalidQuery")
+            n = int(count)
+        # Reading more than the transaction's read limit fails anyway (TooManyDocumentsRead),
+        # so a larger n reads the same: the cap keeps arbitrarily large ints out of islice().
+        n = min(n, MAX_DOCS_READ + 1)
         self._add_operator()
         self._start()
         if n == 0 or self._missing_table(self._full()):
             return []
-        copy = self._copier()
         assert self._table is not None  # _missing_table() returned False
         if not self._filters:  # one fetch of exactly n: the read set is exactly what is returned
             scan = self._db._tx.scan(self._table, self._index, self._full(),
                                      reverse=self._order == "desc")
-            return scan.fetch(n, copy)
-        out = []
-        for doc in self._rows(self._full(), n):
-            out.append(copy(doc))
-            if len(out) >= n:
-                break
-        return out
+            return self._copies(scan.fetch(n))
+        return self._copies(list(itertools.islice(self._rows(self._full(), n), n)))
 
     def first(self) -> dict[str, Any] | None:
-        got = self.take(1)
-        return got[0] if got else None
+        return self._one(self.take(1))
+
+    def _one(self, got: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """The first of ``got`` (copies ``take`` handed out), remembered on its own too."""
+        if not got:
+            return None
+        handed = self._db._tx.handed
+        if handed is not None:
+            handed.also_one(got)
+        return got[0]
 
     def unique(self) -> dict[str, Any] | None:
         got = self.take(2)
@@ -256,7 +379,7 @@ class Query:
             raise ConvexLabError(
                 f"unique() query returned more than one result from table {self._table_name}:\n"
                 f" [{ids}, ...]", code="UniqueQueryFailed")
-        return got[0] if got else None
+        return self._one(got)
 
     # Pagination ----------------------------------------------------------------------------
     def _fingerprint(self) -> str:
@@ -274,13 +397,21 @@ class Query:
         return base64.urlsafe_b64encode(json.dumps(body, separators=(",", ":")).encode()).decode()
 
     def _parse_cursor(self, cursor: Any, fingerprint: str, what: str) -> tuple[bool, Key | None]:
-        """(is_end, key) of a cursor; InvalidCursor if it belongs to another query."""
+        """(is_end, key) of a cursor; InvalidCursor if it belongs to another query, or is not a
+        cursor at all. Cursors reach clients and come back from them, so anything may arrive:
+        a position is only used once it has the exact shape of a key of this query's index."""
         try:
-            body = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-            if body["q"] != fingerprint:
+            if type(cursor) is not str or len(cursor) > _MAX_CURSOR_LEN:
+                raise ValueError("not a cursor string")
+            body = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
+            if type(body) is not dict or body.get("q") != fingerprint:
                 raise ValueError("fingerprint")
             p = body["p"]
-            return (p is None, None if p is None else _decode_key(p))
+            if p is None:
+                return True, None
+            key = _decode_key(p)
+            _check_key(self._spec(), key)
+            return False, key
         except Exception:  # noqa: BLE001 (any malformed cursor is simply invalid)
             raise InvalidCursorError(
                 f"InvalidCursor: the {what} does not belong to this query (it came from a "
@@ -292,20 +423,15 @@ class Query:
         if not isinstance(opts, dict):
             raise ConvexLabError("paginate() takes pagination options: "
                                  '{"numItems": 10, "cursor": None}.', code="InvalidQuery")
+        num_items = _page_count(opts, "numItems", required=opts.get("endCursor") is None)
+        max_rows = _page_count(opts, "maximumRowsRead")
+        _page_count(opts, "maximumBytesRead")  # checked as Convex does; not enforced here
         self._db._note_paginate()
         self._start()
-        num_items = opts.get("numItems")
         cursor = opts.get("cursor")
         end_cursor = opts.get("endCursor")
-        max_rows = opts.get("maximumRowsRead")
-        if end_cursor is None and (not isinstance(num_items, int | float) or num_items < 1):
-            raise ConvexLabError(
-                f"Must request at least 1 document while paginating (numItems={num_items!r}).",
-                code="InvalidQuery")
-        if end_cursor is None and num_items > MAX_DOCS_READ:  # type: ignore[operator]
+        if end_cursor is None and num_items is not None and num_items > MAX_DOCS_READ:
             raise ConvexLabError(f"numItems may be at most {MAX_DOCS_READ}.", code="InvalidQuery")
-        if max_rows is not None and max_rows <= 0:
-            raise ConvexLabError("maximumRowsRead must be > 0.", code="InvalidQuery")
         fp = self._fingerprint()
         reverse = self._order == "desc"
         full = self._full()
@@ -331,25 +457,24 @@ class Query:
                     hi = min(hi, end_key + KEY_AFTER)
         page: list[dict[str, Any]] = []
         last_key: Key | None = None
-        copy = self._copier()
         rows_read = 0
         exhausted = False
         status: str | None = None
         if lo < hi and not self._missing_table(Interval(lo, hi)):
             assert self._table is not None
             scan = self._db._tx.scan(self._table, self._index, Interval(lo, hi), reverse=reverse)
-            limit = None if end_cursor is not None else int(num_items)  # type: ignore[arg-type]
+            limit = None if end_cursor is not None else num_items
             while not exhausted:
                 want = PREFETCH if limit is None else max(1, limit - len(page))
                 if max_rows is not None and end_cursor is None:
-                    want = min(want, int(max_rows) - rows_read)
+                    want = min(want, max_rows - rows_read)
                 rows = scan.fetch(want)
                 rows_read += len(rows)
                 if rows:
                     last_key = scan.last_key
                 for doc in rows:
                     if all(f.matches(doc) for f in self._filters):
-                        page.append(copy(doc))
+                        page.append(doc)
                 exhausted = scan.done
                 if limit is not None and len(page) >= limit:
                     break
@@ -374,6 +499,10 @@ class Query:
         if status is not None and len(page) > 2:
             mid = page[len(page) // 2 - 1]
             split = self._cursor(self._spec().key(mid), fp)
-        return {"page": page, "isDone": is_done, "continueCursor": continue_cursor,
-                "splitCursor": split, "pageStatus": status}
+        result = {"page": self._copies(page), "isDone": is_done,
+                  "continueCursor": continue_cursor, "splitCursor": split, "pageStatus": status}
+        handed = self._db._tx.handed
+        if handed is not None and handed.unchanged(result["page"]):
+            handed.page(result)  # strings, booleans and None besides the page: canonical
+        return result
 

@@ -13,6 +13,7 @@ Invariants (held under the store's lock):
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterator, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
@@ -70,6 +71,55 @@ def _fill_sorted(entries: SortedList, keys: list[Key]) -> None:
     entries._maxes[:] = [sub[-1] for sub in lists]
     entries._len = len(keys)
     del entries._index[:]
+
+
+def take_keys(entries: SortedList, lo: Key, hi: Key, n: int, reverse: bool) -> list[Key]:
+    """The first ``n`` keys of ``entries`` in ``[lo, hi)`` (the last ``n``, in descending order,
+    when ``reverse``): ``list(islice(entries.irange(lo, hi, inclusive=(True, False)), n))``
+    without the iterator machinery — two bisections, then list slices of the sublists.
+
+    Written against the same documented SortedList internals as :func:`_fill_sorted`.
+    """
+    maxes, lists = entries._maxes, entries._lists
+    if not maxes or n <= 0:
+        return []
+    out: list[Key] = []
+    if not reverse:
+        pos = bisect_left(maxes, lo)
+        if pos == len(maxes):
+            return out
+        sub = lists[pos]
+        idx = bisect_left(sub, lo)
+        while True:
+            chunk = sub[idx : idx + n - len(out)]
+            if chunk and not chunk[-1] < hi:  # the range ends inside this chunk
+                out += chunk[: bisect_left(chunk, hi)]
+                return out
+            out += chunk
+            pos += 1
+            if len(out) >= n or pos == len(lists):
+                return out
+            sub, idx = lists[pos], 0
+    pos = bisect_left(maxes, hi)
+    if pos == len(maxes):
+        pos -= 1
+        idx = len(lists[pos])
+    else:
+        idx = bisect_left(lists[pos], hi)
+    while True:
+        sub = lists[pos]
+        chunk = sub[max(0, idx - (n - len(out))) : idx]
+        if chunk and chunk[0] < lo:  # the range starts inside this chunk
+            chunk = chunk[bisect_left(chunk, lo) :]
+            chunk.reverse()
+            out += chunk
+            return out
+        chunk.reverse()
+        out += chunk
+        pos -= 1
+        if len(out) >= n or pos < 0:
+            return out
+        idx = len(lists[pos])
 
 
 class TableData:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import operator
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -28,16 +29,21 @@ from convex_lab.errors import (
     ValidationError,
 )
 from convex_lab.ids import Id
+from convex_lab.store.handout import HandedOut
 from convex_lab.store.keys import KEY_AFTER, Interval, Key
 from convex_lab.store.readset import ReadSet
+from convex_lab.store.tables import take_keys
 from convex_lab.values import (
     MAX_DOCUMENT_NESTING,
     MAX_DOCUMENT_SIZE,
+    MAX_OBJECT_FIELDS,
     UNDEFINED,
     Int64,
+    convert,
     convert_document,
     format_value,
     sort_key,
+    too_many_fields,
     value_size,
 )
 
@@ -46,6 +52,17 @@ if TYPE_CHECKING:
     from convex_lab.store.tables import TableData
 
 T = TypeVar("T")
+
+
+class Conflict(BaseException):
+    """OCC conflict: something this transaction read was written by a later commit.
+
+    A ``BaseException`` so that a handler's ``except Exception`` cannot swallow the retry.
+    """
+
+    def __init__(self, table: str) -> None:
+        super().__init__(table)
+        self.table = table
 
 MAX_DOCS_READ = 32_000
 MAX_BYTES_READ = 16 * 1024 * 1024
@@ -105,7 +122,10 @@ def _measure_nested(value: Any) -> tuple[int, int, bool]:
 
 
 def check_document(doc: dict[str, Any]) -> tuple[int, int, bool]:
-    """Convex's document limits (1 MiB, nesting 16); returns ``measure(doc)``."""
+    """Convex's document limits (1 MiB, nesting 16, 1024 fields counting ``_id`` and
+    ``_creationTime``) on a full document; returns ``measure(doc)``."""
+    if len(doc) > MAX_OBJECT_FIELDS:  # normally caught earlier; this gate guards every write
+        raise too_many_fields(len(doc))
     size, depth, special = measure(doc)  # depth counts the top-level object as 1, like Convex
     if size > MAX_DOCUMENT_SIZE:
         raise LimitExceededError(
@@ -164,6 +184,7 @@ class Transaction:
         self.bytes_written = 0
         self.special: set[str] = set()  # IDs of written docs that need lossless JSON
         self.finished = False
+        self.handed: HandedOut | None = None  # what ctx.db handed out (made on first use)
 
     # State ---------------------------------------------------------------------------------
     def has_writes(self) -> bool:
@@ -343,6 +364,21 @@ class Transaction:
                 f'Failed to insert or update a document in table "{table_name}" because it does '
                 f"not match the schema: {e}") from None
 
+    def hand_out(self, copies: list[dict[str, Any]], originals: list[dict[str, Any]]) -> None:
+        """Remember that ``copies`` (returned to user code) shallow-copy ``originals``, so a
+        result made of them needs no conversion (``store/handout.py``)."""
+        handed = self.handed
+        if handed is None:
+            handed = self.handed = HandedOut()
+        handed.documents(copies, originals)
+
+    def hand_out_one(self, copy: dict[str, Any], original: dict[str, Any]) -> None:
+        """Like :meth:`hand_out`, for one document (``db.get``)."""
+        handed = self.handed
+        if handed is None:
+            handed = self.handed = HandedOut()
+        handed.document(copy, original)
+
     def copier(self, table: TableData) -> Any:
         """How to copy a document of ``table`` for a caller: ``dict`` when no document there
         holds nested values (a shallow copy is then a full one), else :func:`copy_doc`."""
@@ -415,7 +451,10 @@ class Transaction:
 
     def _check_system_fields(self, current: dict[str, Any], fields: Mapping[str, Any]) -> None:
         for k in _SYSTEM_FIELDS:
-            if k in fields and fields[k] is not UNDEFINED and fields[k] != current[k]:
+            # Compared as Convex values: a raw `!=` could be anything (a numpy array's is an
+            # array, whose truth value raises).
+            if (k in fields and fields[k] is not UNDEFINED
+                    and sort_key(convert(fields[k])) != sort_key(current[k])):
                 raise InvalidValueError(
                     f"Provided document ID or creation time doesn't match: {k} is "
                     f"{format_value(fields[k])} but the document's is {format_value(current[k])}. "
@@ -498,30 +537,27 @@ class Scan:
         self.read = tx.reads.add_range(table.name, index, edge, edge)
         tx._count_interval()
 
-    def fetch(self, n: int, copy: Any = None) -> list[dict[str, Any]]:
+    def fetch(self, n: int) -> list[dict[str, Any]]:
         """Up to ``n`` next documents; fewer means the range is exhausted. ``last_key`` is then
-        the key of the last one returned. They are the stored dicts unless ``copy`` is given,
-        which is then applied to each (one pass instead of two for callers that hand them out).
-        """
+        the key of the last one returned. They are the stored dicts: copy them before handing
+        them to user code."""
         if self.done or n <= 0:
             return []
-        copied: list[dict[str, Any]] = []
         tx, table = self.tx, self.table
         lo, hi, reverse = self._lo, self._hi, self.reverse
         with tx.store.lock:
             overlay = tx.overlay(table)
-            base = table.entries_for(self.index).irange(lo, hi, inclusive=(True, False),
-                                                        reverse=reverse)
+            entries = table.entries_for(self.index)
             docs = table.docs
             if not overlay:
-                keys = list(itertools.islice(base, n))
-                out = [docs[k[-1]] for k in keys]
+                keys = take_keys(entries, lo, hi, n, reverse)
+                # C-level maps, not a Python loop: these lookups miss the CPU cache (documents
+                # are spread over memory), and the loop's own overhead would double their cost.
+                out = list(map(docs.__getitem__, map(_last, keys)))
                 last = keys[-1] if keys else None
-                if copy is not None:
-                    copied = [copy(d) for d in out]
             else:
                 mine = []
-                for k in base:
+                for k in entries.irange(lo, hi, inclusive=(True, False), reverse=reverse):
                     if k[-1] not in overlay:
                         mine.append((k, docs[k[-1]]))
                         if len(mine) >= n:
@@ -551,13 +587,14 @@ class Scan:
         else:
             self._lo = self.read.hi = last + KEY_AFTER  # type: ignore[operator]
         tx._count_reads(table, out)
-        if copy is None:
-            return out
-        return copied if not overlay else [copy(d) for d in out]
+        return out
 
 
 def _first(pair: tuple[Key, Any]) -> Key:
     return pair[0]
+
+
+_last = operator.itemgetter(-1)  # a key's last slot: the document ID
 
 
 # --------------------------------------------------------------------------------------------
@@ -570,8 +607,6 @@ def run_with_retries(store: Store, body: Callable[[Transaction], T], *, read_onl
     After ``retries`` re-runs it raises ``OptimisticConcurrencyControlFailure`` with Convex's
     text. Backoff is jittered and short (a kernel, not a data centre).
     """
-    from convex_lab.store.engine import Conflict  # noqa: PLC0415 (cycle)
-
     attempt = 0
     while True:
         tx = store.begin(read_only=read_only, snapshot=snapshot)
