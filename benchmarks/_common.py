@@ -27,9 +27,14 @@ class Row:
     higher_is_better: bool
     goal: str
     met: bool | None
+    # The median of per-round ratios when the rounds were interleaved (what ``met`` judges);
+    # otherwise the ratio of the two medians.
+    median_ratio: float | None = None
 
     @property
     def ratio(self) -> float:
+        if self.median_ratio is not None:
+            return self.median_ratio
         if self.anchor == 0:
             return float("nan")
         return self.ours / self.anchor

@@ -29,7 +29,8 @@ import threading
 import time
 import types
 from collections.abc import Coroutine, Mapping
-from typing import TYPE_CHECKING, Any
+from itertools import chain
+from typing import TYPE_CHECKING, Any, Final
 
 from convex_lab.errors import (
     ArgumentValidationError,
@@ -41,7 +42,13 @@ from convex_lab.errors import (
 )
 from convex_lab.ids import Id
 from convex_lab.logs import LogEntry, current, split_lines
-from convex_lab.values import convert, format_value
+from convex_lab.values import (
+    MAX_ARRAY_LEN,
+    MAX_OBJECT_FIELDS,
+    _checked_field_names,
+    convert,
+    format_value,
+)
 
 if TYPE_CHECKING:
     from convex_lab.context import Auth
@@ -128,6 +135,11 @@ def describe_error(error: BaseException) -> str:
 
 def prepare_args(fn: FunctionDef, args: Any, tables: TableLookup | None) -> dict[str, Any]:
     """Validate and convert a call's argument object for ``fn`` (reference §15 texts)."""
+    fast = fn.fast_args
+    if fast is not None:
+        got = fast(args)  # the common shape in one pass (store/fastpath.py), else the general
+        if got is not None:  # path below, which gives the exact error text
+            return got
     if not isinstance(args, Mapping):
         raise ArgumentValidationError(
             "ArgumentValidationError: Expected to receive an object as the function's argument. "
@@ -135,6 +147,9 @@ def prepare_args(fn: FunctionDef, args: Any, tables: TableLookup | None) -> dict
         )
     validator = fn.args_validator
     if validator is None:
+        shape = fn.parameters
+        if shape is not None:
+            _check_parameters(fn, args, *shape)
         if not args:
             return {}
         converted: dict[str, Any] = convert(args)
@@ -146,6 +161,25 @@ def prepare_args(fn: FunctionDef, args: Any, tables: TableLookup | None) -> dict
     return out
 
 
+def _check_parameters(fn: FunctionDef, args: Mapping[str, Any], accepted: frozenset[str],
+                      required: frozenset[str]) -> None:
+    """Arguments a handler without an ``args`` validator cannot take, named like Convex names
+    them (its handler's parameters stand in for the validator)."""
+    extra = [k for k in args if k not in accepted]
+    if extra:
+        takes = ", ".join(sorted(accepted)) or "no arguments"
+        raise ArgumentValidationError(
+            f"ArgumentValidationError: Object contains extra field `{extra[0]}` that is not a "
+            f"parameter of {fn.path} (it takes: {takes}). Add the parameter, or declare "
+            "args={...} to validate the arguments.")
+    missing = sorted(required.difference(args))
+    if missing:
+        raise ArgumentValidationError(
+            f"ArgumentValidationError: Object is missing the required field `{missing[0]}`, a "
+            f"parameter of {fn.path} without a default. Pass it, or give the parameter a "
+            "default value.")
+
+
 def _safe_format(value: Any) -> str:
     try:
         return format_value(value)
@@ -153,17 +187,61 @@ def _safe_format(value: Any) -> str:
         return repr(value)
 
 
-def finish_result(fn: FunctionDef, result: Any, tables: TableLookup | None) -> Any:
-    """A handler's return value → the Convex value the caller receives."""
+def finish_result(fn: FunctionDef, result: Any, tables: TableLookup | None,
+                  tx: Transaction | None = None) -> Any:
+    """A handler's return value → the Convex value the caller receives. ``tx`` (a query's or
+    mutation's) knows what ``ctx.db`` handed out: a result that is still exactly that is
+    canonical already (``store/handout.py``)."""
     validator = fn.returns_validator
     if validator is None:
         if result is None or type(result) is Id:  # the common cases, and keep an Id's table
             return result
+        if tx is not None and tx.handed is not None and tx.handed.unchanged(result):
+            return result
+        if is_canonical_flat(result):
+            return result  # already what convert() would build: hand it over as it is
         return convert(result)
     try:
         return validator.validate(result, tables=tables)
     except ValidationError as e:
         raise ReturnsValidationError(f"ReturnsValidationError: {e}") from None
+
+
+_FLAT_SCALARS: Final = frozenset({str, float, bool, type(None), bytes})
+
+
+def is_canonical_flat(value: Any) -> bool:
+    """Whether ``value`` is already a canonical Convex value of the common result shapes — a
+    scalar, a flat object of scalars, or an array of either — decided with C-level set
+    operations instead of a Python call per value (a query returning 50 documents would
+    otherwise spend more converting its result than reading it).
+
+    ``False`` only means "let ``convert`` decide": nested values, ``Int64`` (its range must be
+    checked), plain ints, field names never checked before, and non-ASCII strings when they are
+    the whole value. Strings inside objects are not checked for lone surrogates here: documents
+    read from the store hold valid ones, and a server encoding a value checks it again.
+    """
+    t = type(value)
+    if t in _FLAT_SCALARS:
+        return t is not str or value.isascii()
+    if t is dict:
+        docs: Any = (value,)
+    elif t is list:
+        if not value:
+            return True
+        if len(value) > MAX_ARRAY_LEN:
+            return False
+        kinds = set(map(type, value))
+        if kinds <= _FLAT_SCALARS:
+            return str not in kinds  # strings: the general path checks their encoding
+        if kinds != {dict}:
+            return False
+        docs = value
+    else:
+        return False
+    return (max(map(len, docs)) <= MAX_OBJECT_FIELDS
+            and _checked_field_names.issuperset(chain.from_iterable(docs))
+            and _FLAT_SCALARS.issuperset(map(type, chain.from_iterable(map(dict.values, docs)))))
 
 
 def export_error(error: BaseException) -> None:

@@ -123,15 +123,21 @@ class Backend:
     # Admin calls ------------------------------------------------------------------------------
     def query(self, ref: FunctionLike, args: Mapping[str, Any] | None = None) -> Any:
         """Run a query (internal ones too) at the latest snapshot."""
-        return self.run_function(ref, args, kind="query")
+        if self.closed:
+            raise BackendClosedError(CLOSED_MESSAGE)
+        return self.executor.admin_call(ref, args, "query")
 
     def mutation(self, ref: FunctionLike, args: Mapping[str, Any] | None = None) -> Any:
         """Run a mutation (internal ones too) in its own transaction."""
-        return self.run_function(ref, args, kind="mutation")
+        if self.closed:
+            raise BackendClosedError(CLOSED_MESSAGE)
+        return self.executor.admin_call(ref, args, "mutation")
 
     def action(self, ref: FunctionLike, args: Mapping[str, Any] | None = None) -> Any:
         """Run an action (internal ones too)."""
-        return self.run_function(ref, args, kind="action")
+        if self.closed:
+            raise BackendClosedError(CLOSED_MESSAGE)
+        return self.executor.admin_call(ref, args, "action")
 
     def run_function(self, ref: FunctionLike, args: Any = None, *, kind: str | None = None,
                      identity: Auth | Mapping[str, Any] | None = None, public_only: bool = False,
@@ -314,7 +320,9 @@ def backend_for_app(app: App | None) -> Backend:
 
 def _call_directly(fn: FunctionDef, args: Any) -> Any:
     """``fn(...)`` from notebook code: an admin call on the backend serving ``fn``'s app."""
-    return backend_for_app(fn.app).run_function(fn, args, kind=fn.kind)
+    backend = backend_for_app(fn.app)
+    backend._check_open()
+    return backend.executor.admin_call(fn, args, fn.kind)
 
 
 _functions.set_direct_caller(_call_directly)

@@ -43,6 +43,7 @@ from convex_lab._runtime import (
 from convex_lab.context import NO_AUTH, ActionCtx, Auth, MutationCtx, QueryCtx, normalize_identity
 from convex_lab.errors import FunctionError
 from convex_lab.events import Event
+from convex_lab.store.transaction import run_with_retries
 
 if TYPE_CHECKING:
     from convex_lab.clock import Clock
@@ -139,14 +140,30 @@ class Executor:
         return self.run(fn, {} if args is None else args, as_auth(identity), retries=retries,
                         snapshot=snapshot, on_reads=on_reads, tx_hooks=tx_hooks)
 
+    def admin_call(self, ref: FunctionLike, args: Any, kind: str) -> Any:
+        """``call(ref, args, kind=kind)`` as the deployment's owner (no identity, internal
+        functions allowed): the notebook's own calls, without ``call``'s options to pass."""
+        fn = self.resolve(ref, kind)
+        app = self.app
+        if app is not None and app.schema is not None and app.schema is not self._pushed_schema:
+            self.sync_schema()
+        records: list[Frame] = []
+        try:
+            return self._execute(fn, {} if args is None else args, NO_AUTH, 0, records)
+        except BaseException as e:
+            export_error(e)
+            raise
+        finally:
+            self.log.add(records)
+
     def run(self, fn: FunctionDef, args: Any, auth: Auth, *, retries: int = 4,
             snapshot: int | None = None, on_reads: Callable[[Any], None] | None = None,
             tx_hooks: TxHooks | None = None) -> Any:
         """Run ``fn`` top-level and log it with the executions it nested."""
         records: list[Frame] = []
         try:
-            return self._execute(fn, args, auth, depth=0, records=records, retries=retries,
-                                 snapshot=snapshot, on_reads=on_reads, tx_hooks=tx_hooks)
+            return self._execute(fn, args, auth, 0, records, retries, snapshot, on_reads,
+                                 tx_hooks)
         except BaseException as e:
             export_error(e)
             raise
@@ -163,8 +180,7 @@ class Executor:
         args = {} if args is None else args
         if parent.fn.kind in {"query", "mutation"}:
             return self._nested_in_tx(parent, fn, args)
-        return self._execute(fn, args, parent.auth, depth=parent.depth + 1,
-                             records=parent.records)
+        return self._execute(fn, args, parent.auth, parent.depth + 1, parent.records)
 
     def run_http(self, fn: FunctionDef, request: Any,
                  identity: Auth | Mapping[str, Any] | None = None) -> Any:
@@ -185,7 +201,7 @@ class Executor:
             self.log.add(records)
 
     # Execution --------------------------------------------------------------------------------
-    def _execute(self, fn: FunctionDef, args: Any, auth: Auth, *, depth: int,
+    def _execute(self, fn: FunctionDef, args: Any, auth: Auth, depth: int,  # noqa: PLR0917 (hot)
                  records: list[Frame], retries: int = 4, snapshot: int | None = None,
                  on_reads: Callable[[Any], None] | None = None, tx_hooks: TxHooks | None = None,
                  ) -> Any:
@@ -213,16 +229,16 @@ class Executor:
                 try:
                     if tx_hooks is not None:
                         tx_hooks[0](tx)
-                        result = finish_result(fn, call_handler(fn, ctx, prepared), tables)
+                        result = finish_result(fn, call_handler(fn, ctx, prepared), tables, tx)
                         tx_hooks[1](tx)
                         return result
-                    return finish_result(fn, call_handler(fn, ctx, prepared), tables)
+                    return finish_result(fn, call_handler(fn, ctx, prepared), tables, tx)
                 finally:
                     if on_reads is not None:  # failed runs too: their reads decide the re-run
                         on_reads(tx.reads)
 
-            return self.store.run(body, read_only=not mutation, retries=retries,
-                                  snapshot=None if mutation else snapshot)
+            return run_with_retries(self.store, body, not mutation, retries,
+                                    None if mutation else snapshot)
         except BaseException as e:
             error = e
             raise
@@ -246,11 +262,11 @@ class Executor:
             prepared = prepare_args(fn, args, tables)
             if fn.kind == "query":
                 ctx = self.make_ctx("query", frame, tx)
-                return finish_result(fn, call_handler(fn, ctx, prepared), tables)
+                return finish_result(fn, call_handler(fn, ctx, prepared), tables, tx)
             savepoint = tx.savepoint()
             try:
                 ctx = self.make_ctx("mutation", frame, tx)
-                return finish_result(fn, call_handler(fn, ctx, prepared), tables)
+                return finish_result(fn, call_handler(fn, ctx, prepared), tables, tx)
             except BaseException:
                 tx.rollback(savepoint)  # also on Conflict: the whole attempt is discarded anyway
                 raise

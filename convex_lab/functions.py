@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, overload
 from convex_lab._runtime import current_frame
 from convex_lab.errors import FunctionError
 from convex_lab.events import Event
+from convex_lab.store.fastpath import ArgsChecker, compile_args
 from convex_lab.values import safe_repr
 
 if TYPE_CHECKING:
@@ -111,6 +112,7 @@ class FunctionDef:
     returns_validator: Validator | None
     is_async: bool
     parameters: tuple[frozenset[str], frozenset[str]] | None
+    fast_args: ArgsChecker | None
     app: App | None
     __wrapped__: Handler
     __name__: str
@@ -137,6 +139,7 @@ class FunctionDef:
         self.is_async = asyncio.iscoroutinefunction(handler)
         self.parameters = (_parameters(handler)
                            if args_validator is None and kind != "httpAction" else None)
+        self.fast_args = compile_args(args_validator) if args_validator is not None else None
         self.app = app
 
     @property

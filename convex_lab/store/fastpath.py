@@ -158,6 +158,61 @@ def compile_builder(validator: Validator) -> Builder | None:
     return build  # type: ignore[no-any-return]
 
 
+ArgsChecker = Callable[[Any], "dict[str, Any] | None"]
+
+
+def compile_args(validator: Validator) -> ArgsChecker | None:
+    """A one-pass checker for a function's ``args`` when they are ``v.object({...})`` of scalar
+    fields (``None`` for other validators): ``checker(args)`` returns the converted arguments
+    exactly as ``validator.validate(args)`` would, or ``None`` whenever anything is unusual (a
+    missing or extra field, a value that is wrong or needs more than a plain int's conversion,
+    a non-ASCII string), which sends the caller to ``validate`` and its exact error text."""
+    from convex_lab.validators import VObject  # noqa: PLC0415
+
+    if not isinstance(validator, VObject):
+        return None
+    fields = sorted(validator.fields.items())
+    if len(fields) > 64:
+        return None
+    lines = ["def check(args):",
+             "    if type(args) is not dict:",
+             "        return None",
+             "    get = args.get",
+             "    n = 0",
+             "    out = {}"]
+    for i, (name, fv) in enumerate(fields):
+        var = f"v{i}"
+        check = _scalar_check(fv.kind, var)
+        if check is None:
+            return None
+        cond, _size, int_fix = check
+        lines.append(f"    {var} = get({name!r}, _MISSING)")
+        if int_fix is not None:
+            lines.append(f"    {int_fix}")
+        if fv.is_optional:
+            lines += [f"    if {var} is _MISSING:",
+                      "        pass",
+                      f"    elif {var} is UNDEFINED:",
+                      "        n += 1",
+                      f"    elif {cond}:",
+                      f"        out[{name!r}] = {var}",
+                      "        n += 1",
+                      "    else:",
+                      "        return None"]
+        else:
+            lines += [f"    if not ({cond}):",
+                      "        return None",
+                      f"    out[{name!r}] = {var}",
+                      "    n += 1"]
+    lines += ["    if n != len(args):",
+              "        return None",
+              "    return out"]
+    namespace: dict[str, Any] = {"_MISSING": _MISSING, "UNDEFINED": UNDEFINED, "Int64": Int64}
+    # The source holds only validator kinds and repr()'d field names: nothing user-controlled.
+    exec(compile("\n".join(lines), f"<args checker {validator!r:.60}>", "exec"), namespace)
+    return namespace["check"]  # type: ignore[no-any-return]
+
+
 def build_schemaless(fields: Mapping[str, Any], _id: str, ct: float,
                      tables: Any) -> tuple[dict[str, Any], int] | None:
     """The builder for tables without a validator: flat documents of canonical scalars."""

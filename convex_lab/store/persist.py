@@ -37,10 +37,11 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from convex_lab.errors import PersistenceError
-from convex_lab.store.codec import encode_document, quote_table
+from convex_lab.store.codec import encode_document, encode_documents, quote_table
 from convex_lab.store.loading import LoadedState, create_catalog, read
 from convex_lab.store.opening import DUCKDB_CONFIG, open_file
 
@@ -67,6 +68,10 @@ def release_free_memory() -> None:
             ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
+_second = itemgetter(1)
+_creation_time = itemgetter("_creationTime")
+
+
 class _Columns:
     """Rows for one DuckDB table, kept as columns (what Arrow wants)."""
 
@@ -91,17 +96,29 @@ class _Columns:
         else:
             self.docs += [encode_document(d, False) for d in docs]
 
-    def add(self, writes: Mapping[str, tuple[Any, Any]], ts: int, special: set[str]) -> None:
-        n = len(writes)
-        self.ids += writes
-        self.tss += [ts] * n
-        if n > 64 and not special and all(new is not None for _, new in writes.values()):
-            news = [new for _, new in writes.values()]  # a big insert: encode in one sweep
-            self.cts += [d["_creationTime"] for d in news]
-            self.deleted += [False] * n
-            self.docs += [encode_document(d, False) for d in news]
+    def add_commits(self, commits: list[tuple[int, Mapping[str, tuple[Any, Any]], set[str]]],
+                    ) -> None:
+        """The versions written by ``commits`` (``(ts, id -> (old, new), special)``), in order.
+
+        The common case — no deletes, no document needing lossless JSON — is columns built with
+        C-level maps and one msgspec call for all documents; the rest goes row by row."""
+        pairs: list[tuple[Any, Any]] = []
+        plain = True
+        for ts, writes, special in commits:
+            n = len(writes)
+            self.ids += writes
+            self.tss += [ts] * n
+            pairs += writes.values()
+            if special and plain and not special.isdisjoint(writes):
+                plain = False
+        news = list(map(_second, pairs))
+        if plain and None not in news:
+            self.cts += map(_creation_time, news)
+            self.deleted += [False] * len(news)
+            self.docs += encode_documents(news)
             return
-        for doc_id, (old, new) in writes.items():
+        specials = set().union(*(c[2] for c in commits))
+        for doc_id, (old, new) in zip(self.ids[len(self.docs):], pairs, strict=True):
             if new is None:
                 self.cts.append(old["_creationTime"])
                 self.deleted.append(True)
@@ -109,7 +126,7 @@ class _Columns:
             else:
                 self.cts.append(new["_creationTime"])
                 self.deleted.append(False)
-                self.docs.append(encode_document(new, doc_id in special))
+                self.docs.append(encode_document(new, doc_id in specials))
 
 
 class Persistence:
@@ -186,47 +203,55 @@ class Persistence:
             return
         self._last_batch = len(batch)
         try:
-            self._write(batch)
+            written = self._write(batch)
         except BaseException as e:
             self._failed = e
             raise PersistenceError(f"Writing to DuckDB failed: {e}") from e
         self._durable_seq = batch[-1][0]
-        if sum(len(docs) for _, c, _ in batch for docs in c.writes.values()) >= BULK_CHUNK:
+        if written >= BULK_CHUNK:
             release_free_memory()
 
-    def _write(self, batch: list[tuple[int, Commit, Store]]) -> None:
-        rows: dict[str, _Columns] = defaultdict(_Columns)
+    def _write(self, batch: list[tuple[int, Commit, Store]]) -> int:
+        """Write ``batch`` in one DuckDB transaction; returns how many versions it wrote."""
+        rows: dict[str, list[tuple[int, Any, set[str]]]] = defaultdict(list)
         schemas: list[tuple[int, str]] = []
         new_tables: list[tuple[str, int]] = []
         bulk: list[tuple[str, Any, int, set[str]]] = []
+        known = self._known_tables
+        written = 0
         for _, commit, store in batch:
             ts = commit.ts
             if commit.schema_json is not None:
                 schemas.append((ts, commit.schema_json))
             for name, docs in commit.writes.items():
-                if name not in self._known_tables:
-                    self._known_tables.add(name)
+                if name not in known:
+                    known.add(name)
                     new_tables.append((name, store.tables[name].number))
-                if hasattr(docs, "docs"):  # engine.BulkInserts: written in chunks below
+                written += len(docs)
+                if type(docs) is dict:
+                    rows[name].append((ts, docs, commit.special))
+                else:  # engine.BulkInserts: written in chunks below
                     bulk.append((name, docs, ts, commit.special))
-                else:
-                    rows[name].add(docs, ts, commit.special)
+        tables = {}
+        for name, commits in rows.items():
+            columns = tables[name] = _Columns()
+            columns.add_commits(commits)
         con = self.con
-        if not new_tables and not schemas and not bulk and len(rows) == 1:
+        if not new_tables and not schemas and not bulk and len(tables) == 1:
             # One statement is its own transaction in DuckDB: as atomic and durable as
             # BEGIN/INSERT/COMMIT, with one GIL hand-over instead of three (each hand-over can
             # wait for a busy Python thread, which is what limits group commit under load).
-            ((name, columns),) = rows.items()
+            ((name, columns),) = tables.items()
             if columns.ids:
                 self._append(name, columns)
-            return
+            return written
         con.execute("BEGIN")
         try:
             for name, number in new_tables:
                 con.execute(f"CREATE TABLE IF NOT EXISTS {quote_table(name)}(_id VARCHAR, "
                             "_creationTime DOUBLE, _ts BIGINT, _deleted BOOLEAN, doc VARCHAR)")
                 con.execute("INSERT INTO _convex._tables VALUES (?, ?)", [name, number])
-            for name, columns in rows.items():
+            for name, columns in tables.items():
                 if columns.ids:
                     self._append(name, columns)
             for name, inserts, ts, special in bulk:
@@ -246,6 +271,7 @@ class Persistence:
             for name, _ in new_tables:
                 self._known_tables.discard(name)
             raise
+        return written
 
     def _append(self, name: str, c: _Columns) -> None:
         con = self.con
@@ -306,9 +332,8 @@ class MemoryPersistence(Persistence):
 
     CHECKPOINT_ROWS = 100_000
 
-    def _write(self, batch: list[tuple[int, Commit, Store]]) -> None:
-        super()._write(batch)
-        rows = sum(len(docs) for _, c, _ in batch for docs in c.writes.values())
+    def _write(self, batch: list[tuple[int, Commit, Store]]) -> int:
+        rows = super()._write(batch)
         self._since_checkpoint = getattr(self, "_since_checkpoint", 0) + rows
         if self._since_checkpoint >= self.CHECKPOINT_ROWS:
             self._since_checkpoint = 0
@@ -317,6 +342,7 @@ class MemoryPersistence(Persistence):
             # wait for it instead of racing it; flush() therefore also waits for it.
             # Not a daemon: the interpreter must not exit while DuckDB is checkpointing.
             threading.Thread(target=self._checkpoint, name="convex_lab-checkpoint").start()
+        return rows
 
     def _checkpoint(self) -> None:
         with self._write_lock:

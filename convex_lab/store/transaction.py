@@ -600,7 +600,7 @@ _last = operator.itemgetter(-1)  # a key's last slot: the document ID
 # --------------------------------------------------------------------------------------------
 
 
-def run_with_retries(store: Store, body: Callable[[Transaction], T], *, read_only: bool,
+def run_with_retries(store: Store, body: Callable[[Transaction], T], read_only: bool,
                      retries: int, snapshot: int | None = None) -> T:
     """Run ``body`` in a fresh transaction and commit; on an OCC conflict, run it again.
 
