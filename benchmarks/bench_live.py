@@ -40,7 +40,7 @@ def make(n_subs: int) -> tuple[cl.Backend, Any, list[float]]:
     backend.mutation(send, {"channel": "warm", "body": "x"})  # the table exists
     commits: list[float] = []
     # Registered before the subscription manager's listener, so it runs first.
-    backend.store.add_listener(lambda _c: commits.append(time.perf_counter()))
+    backend.store.commits.subscribe(lambda _c: commits.append(time.perf_counter()))
     lag: list[float] = []
     for i in range(n_subs):
         live = backend.subscribe(by_channel, {"channel": f"c{i}"})

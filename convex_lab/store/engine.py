@@ -391,7 +391,7 @@ class Store:
             if self._active.pop(serial, None) is not None:
                 self._trim_log()
 
-    def _trim_log(self) -> None:
+    def _trim_log(self, force: bool = False) -> None:
         """Drop commits no consumer needs any more (callers hold the lock).
 
         Consumers of the log: every active transaction or pinned snapshot (it reads commits
@@ -400,8 +400,8 @@ class Store:
         :meth:`commits_after` never fails for a live consumer.
         """
         log = self._log
-        if len(log) < 64:  # trim in batches: a commit or two kept longer costs nothing
-            return
+        if len(log) < 64 and not (force and log):  # trim in batches: a few small commits
+            return  # kept longer cost nothing (a bulk import's asks for force)
         horizon = min(self._active.values(), default=self.visible_ts)
         horizon = min(horizon, self.visible_ts, self._notified_ts)
         drop = horizon - log[0].ts + 1
@@ -607,7 +607,7 @@ class Store:
         self._finish(commit, seq)
         self.persist.flush()  # in memory too: the import is in DuckDB (and compressed) on return
         with self.lock:
-            self._trim_log()
+            self._trim_log(force=True)  # the import's commit holds a million-entry list
         if len(out) >= GC_FREEZE_DOCS:
             # A full collection walks every live object: with a million documents that is a
             # 200+ ms pause each time. Documents hold no cycles, so move them out of its sight.

@@ -89,12 +89,12 @@ class _Columns:
         n = len(ids)
         self.ids += ids
         self.tss += [ts] * n
-        self.cts += [d["_creationTime"] for d in docs]
+        self.cts += map(_creation_time, docs)
         self.deleted += [False] * n
         if special:
             self.docs += [encode_document(d, d["_id"] in special) for d in docs]
         else:
-            self.docs += [encode_document(d, False) for d in docs]
+            self.docs += encode_documents(docs)
 
     def add_commits(self, commits: list[tuple[int, Mapping[str, tuple[Any, Any]], set[str]]],
                     ) -> None:
