@@ -253,7 +253,7 @@ class Validator:
         return self._conv(plain, tables)
 
     def admits_int64(self) -> bool:
-        """Whether a plain ``int`` validated here becomes an ``Int64`` (DESIGN §8)."""
+        """Whether a plain ``int`` validated here becomes an ``Int64`` (docs/api.md)."""
         return False
 
 

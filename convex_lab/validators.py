@@ -9,7 +9,7 @@ Contract
   ``validator_from_json`` is its inverse) and ``repr()`` is the form Convex prints in errors.
   Validators are immutable, hashable and compare equal by structure.
 * ``validate(value, path=(), tables=None)`` checks and converts in one pass and returns a canonical
-  Convex value. Conversion follows DESIGN §2/§8: a plain ``int`` becomes ``Int64`` where the
+  Convex value. Conversion follows docs/api.md: a plain ``int`` becomes ``Int64`` where the
   validator says int64 (``v.int64()``, an int64 literal, a union admitting int64 — tried first)
   and a float64 everywhere else (an error past ±2^53); an ``Int64`` never matches float64 and a
   float never matches int64; tuples are arrays; ``UNDEFINED`` object fields count as absent.
@@ -288,7 +288,7 @@ class VRecord(Validator):
 class VUnion(Validator):
     """``v.union(*members)``: the first matching member converts the value.
 
-    A plain ``int`` tries the members admitting int64 first (DESIGN §8).
+    A plain ``int`` tries the members admitting int64 first (docs/api.md).
     """
 
     __slots__ = ("_int_order", "members")

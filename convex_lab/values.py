@@ -1,6 +1,6 @@
 """Convex's value model in Python: types, the total order, sizes, and entry conversion.
 
-Mapping (DESIGN §2, §8): ``None`` null, ``bool`` boolean (tested before ``int``: ``bool`` is an
+Mapping (docs/api.md): ``None`` null, ``bool`` boolean (tested before ``int``: ``bool`` is an
 ``int`` in Python), ``float`` float64, ``Int64`` int64, ``str`` string, ``bytes`` bytes, ``list``
 array, ``dict`` object. A plain ``int`` entering the system becomes a float64 (an error past
 ±2^53, like the official Python client) unless a validator says ``v.int64()``; ``Int64(n)`` forces
@@ -31,7 +31,7 @@ import math
 import reprlib
 import struct
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
 from convex_lab.errors import InvalidValueError, LimitExceededError
@@ -808,7 +808,6 @@ def _scalar_text(value: Any, room: int) -> str:
     return safe_repr(value)
 
 
-ValueConverter = Callable[[Any], Any]
 
 __all__ = [
     "INT64_MAX",

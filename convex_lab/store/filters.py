@@ -9,7 +9,7 @@ Contract
 * Operands that are not ``Expr`` are literals, converted with ``values.convert`` — except when
   the other operand is ``field(path)`` and the builder knows that field's validator: then the
   literal is converted by it (so a plain ``int`` compared with a ``v.int64()`` field is an
-  ``Int64``, DESIGN §8), falling back to ``convert`` when it does not match. ``UNDEFINED`` is a
+  ``Int64``, docs/api.md), falling back to ``convert`` when it does not match. ``UNDEFINED`` is a
   valid literal (a missing field).
 * Semantics: ``field`` traverses objects only (missing or through a non-object → ``UNDEFINED``);
   comparisons use Convex's total order over all values incl. ``UNDEFINED`` (so ``Int64(1)`` never
@@ -295,7 +295,7 @@ def _plain_literal(value: Any) -> Literal:
 
 class FilterBuilder:
     """The ``q`` of ``.filter(lambda q: ...)``; ``field_validator(path)`` (optional) gives the
-    schema's validator of a field so literals compared with it convert like it (DESIGN §8)."""
+    schema's validator of a field so literals compared with it convert like it (docs/api.md)."""
 
     __slots__ = ("_field_validator",)
 
