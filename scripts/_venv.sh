@@ -39,7 +39,16 @@ ensure_venv() {
     rm -f "$stamp"
     local quiet=(-q)
     [[ "${CI:-}" == true ]] && quiet=(--progress-bar off)
-    "$VENV/bin/python" -m pip install "${quiet[@]}" --disable-pip-version-check -e "$REPO_ROOT[$extras]"
+    # The install's build hook (scripts/bundle.py) fails without a widget bundle and without npm
+    # to build one; here the core and its tests still run, so skip the hook in that case only
+    # (scripts/_bundle.sh has already said that widgets will not load).
+    local skip_hook=""
+    if [[ "${CONVEX_LAB_SKIP_BUNDLE:-0}" == 1 ]] ||
+        { [[ ! -f "$REPO_ROOT/convex_lab/static/widget.js" ]] && ! command -v npm >/dev/null 2>&1; }; then
+        skip_hook=1
+    fi
+    SKIP_JUPYTER_BUILDER="$skip_hook" \
+        "$VENV/bin/python" -m pip install "${quiet[@]}" --disable-pip-version-check -e "$REPO_ROOT[$extras]"
     # The notebook kernel must be this venv's Python: register its `python3` kernelspec inside the
     # venv (jupyter prefers the environment's kernelspecs over the user's when run from a venv).
     if "$VENV/bin/python" -c 'import ipykernel' >/dev/null 2>&1; then
