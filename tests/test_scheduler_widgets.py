@@ -18,11 +18,14 @@ from _widget_fixtures import ask, bundle, make, sent, widgets  # noqa: F401 (pyt
 import convex_lab as cl
 from convex_lab import v
 from convex_lab.jupyter._schedule_text import (
+    cron_rows,
     crons_text,
     describe_schedule,
+    duration_text,
     jobs_text,
     relative,
     scheduler_status,
+    when,
 )
 from convex_lab.jupyter.widgets import (
     ConvexWidget,
@@ -185,6 +188,18 @@ def test_text_forms() -> None:
     assert relative(0, 0) == "now"
 
 
+# The same cases as extension/src/when.test.ts (one rule, two languages).
+DURATIONS = [(0.0042, "4.2 µs"), (0.00995, "10 µs"), (0.34, "340 µs"), (0.9994, "999 µs"),
+             (0.9996, "1.00 ms"), (3.4213, "3.42 ms"), (12.34, "12.3 ms"), (123.4, "123 ms"),
+             (999.6, "1.00 s"), (1234.0, "1.23 s"), (12_345.0, "12.3 s"),
+             (125_000.0, "2 min 5 s")]
+
+
+@pytest.mark.parametrize(("ms", "text"), DURATIONS)
+def test_duration_text_shows_sub_millisecond_runs_in_microseconds(ms: float, text: str) -> None:
+    assert duration_text(ms) == text
+
+
 def test_text_listings(backend: cl.Backend) -> None:
     assert scheduler_status(backend) == ["Jobs: none", "Crons: none"]
     backend.mutation("remind_me", {"text": "tea", "minutes": 10.0})
@@ -194,6 +209,19 @@ def test_text_listings(backend: cl.Backend) -> None:
     assert status[1] == "Crons:" and status[2].startswith("  digest: daily at 09:00 UTC, next ")
     assert 'send_reminder({"text":"tea"})  pending' in jobs_text(backend)
     assert "tick: every 15 minutes → digest" in crons_text(backend)
+    assert "tick: every 15 minutes → digest; next " in crons_text(backend)
+    assert crons_text(backend).endswith("never ran")
+
+
+def test_crons_text_writes_the_last_run_like_the_next_one(backend: cl.Backend) -> None:
+    """One time format in the crons listing: UTC date-time plus relative to the backend's clock,
+    for the next run and for the last run alike."""
+    _deploy_crons(backend)
+    backend.clock.advance(20 * MINUTE)  # "tick" ran at +15 min and is due again at +30 min
+    tick = next(r for r in crons_text(backend).splitlines() if r.startswith("  tick:"))
+    last = next(c for c in cron_rows(backend) if c["name"] == "tick")["lastRun"]
+    assert tick.endswith(f"last run success {when(last['scheduledTime'])} (5 min ago)"), tick
+    assert f"next {when(last['scheduledTime'] + 15 * MINUTE)} (in 10 min)" in tick, tick
 
 
 def test_crons_deployed_before_anything_was_scheduled_run(backend: cl.Backend) -> None:

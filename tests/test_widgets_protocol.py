@@ -38,6 +38,7 @@ from convex_lab.jupyter.widgets import (
     logs_dashboard,
     paginated_widget,
 )
+from convex_lab.store.database import DatabaseWriter
 
 BUNDLE = STATIC / "widget.js"
 
@@ -585,6 +586,71 @@ def test_data_browser_sort_by_index_order(
         "Table 'tasks' has no index 'by_text'; its indexes: by_creation_time, by_n.")
     bad_order = ask(w, sent, {"type": "browse", "id": "5", "table": "tasks", "order": "up"})
     assert bad_order["error"]["name"] == "ProtocolError"
+
+
+def test_data_browser_column_headers_sort_through_an_index(
+        backend: cl.Backend, make: Any, sent: list[dict[str, Any]]) -> None:
+    """A header click (``sort`` {field}) orders by that field through an index that starts with
+    it: ascending first, descending when clicked again; the filter stays. Fields no index starts
+    with are refused with the index to add (Convex orders documents only through an index)."""
+    backend.mutation("add", {"text": "low", "n": -1})
+    w = make(data_browser, backend, "tasks", page_size=3)
+    assert w.sortable == {"_creationTime": "by_creation_time", "n": "by_n"}
+    first = ask(w, sent, {"type": "sort", "id": "1", "field": "n"})
+    assert first["result"] == {"index": "by_n", "order": "asc"}
+    assert (w.index, w.order, texts(w)) == ("by_n", "asc", ["low", "task 0", "task 1"])
+    again = ask(w, sent, {"type": "sort", "id": "2", "field": "n"})
+    assert again["result"] == {"index": "by_n", "order": "desc"}
+    assert texts(w) == ["task 4", "task 3", "task 2"]
+    ask(w, sent, {"type": "sort", "id": "3", "field": "_creationTime"})
+    assert (w.index, w.order, texts(w)) == ("by_creation_time", "asc",
+                                            ["task 0", "task 1", "task 2"])
+    ask(w, sent, {"type": "sort", "id": "4", "field": "_creationTime"})
+    assert texts(w) == ["low", "task 4", "task 3"]
+    explicit = ask(w, sent, {"type": "sort", "id": "5", "field": "n", "order": "desc"})
+    assert explicit["result"] == {"index": "by_n", "order": "desc"}
+
+    flt = {"field": "text", "value": "task 2"}
+    ask(w, sent, {"type": "browse", "id": "6", "table": "tasks", "filter": flt})
+    ask(w, sent, {"type": "sort", "id": "7", "field": "n"})
+    assert (w.index, w.filter, texts(w)) == ("by_n", flt, ["task 2"])
+
+    text = ask(w, sent, {"type": "sort", "id": "8", "field": "text"})
+    assert text["ok"] is False and text["error"]["message"] == (
+        "Cannot sort 'tasks' by 'text': Convex orders documents only through an index, and no "
+        "index of 'tasks' starts with 'text'. Add .index(\"by_text\", [\"text\"]) to the table "
+        "in the schema to sort by it.")
+    by_id = ask(w, sent, {"type": "sort", "id": "9", "field": "_id"})
+    assert by_id["error"]["message"] == (
+        "Cannot sort by _id: document IDs are random, so their order means nothing. Sort by "
+        "_creationTime instead.")
+    assert (w.index, texts(w)) == ("by_n", ["task 2"])  # a refused sort changes nothing
+    bad = ask(w, sent, {"type": "sort", "id": "10", "field": "n", "order": "up"})
+    assert bad["error"]["message"] == 'order is "asc" or "desc", not \'up\'.'
+    # the index comes from the table, not from the (front-end writable) traits
+    w.sortable = {"text": "by_n"}
+    assert ask(w, sent, {"type": "sort", "id": "11", "field": "text"})["ok"] is False
+
+
+def test_data_browser_sorts_by_the_shortest_index_and_keeps_a_chosen_one(
+        make: Any, sent: list[dict[str, Any]]) -> None:
+    app = cl.App()
+    app.schema = define_schema({"m": define_table({"a": v.string(), "b": v.float64()})
+                                .index("by_a_b", ["a", "b"]).index("by_a", ["a"])
+                                .index("by_b_a", ["b", "a"])})
+    b = cl.Backend(app=app)
+    try:
+        for a, n in (("x", 2.0), ("x", 1.0), ("y", 0.0)):
+            b.store.run(lambda tx, a=a, n=n: DatabaseWriter(tx).insert("m", {"a": a, "b": n}))
+        w = make(data_browser, b, "m")
+        assert w.sortable == {"_creationTime": "by_creation_time", "a": "by_a", "b": "by_b_a"}
+        ask(w, sent, {"type": "browse", "id": "1", "table": "m", "index": "by_a_b"})
+        # already ordered by a (through by_a_b): a click on "a" reverses, keeping by_a_b
+        reply = ask(w, sent, {"type": "sort", "id": "2", "field": "a"})
+        assert reply["result"] == {"index": "by_a_b", "order": "asc"}
+        assert [(r["a"], r["b"]) for r in w.rows] == [("x", 1.0), ("x", 2.0), ("y", 0.0)]
+    finally:
+        b.close()
 
 
 def test_data_browser_filter_by_field_equality(

@@ -4,12 +4,19 @@ State (traits): ``tables`` (``[{"name", "count"}]``), ``table``, ``indexes``
 (``[{"name", "fields"}]`` of the table), ``index``, ``order`` ("asc" | "desc"), ``filter``
 (``{"field", "value"}`` with a display-JSON value, or None), ``page_size``, ``page_index``,
 ``has_next``, ``rows`` (display JSON documents), ``fields`` (top-level field → its validator's
-``to_json()`` with ``optional``, from the pushed schema; ``{}`` without one).
+``to_json()`` with ``optional``, from the pushed schema; ``{}`` without one), ``sortable``
+(field → the index a click on its column header sorts through: :func:`sort_indexes`).
 
 Requests:
 
 * ``browse`` {table, index?, order?, filter?, page_size?} → first page of that view; answers
   ``{"count": rows on the page}``;
+* ``sort`` {field, order?} → first page ordered by ``field`` through an index that starts with it
+  (the current index if it does, else ``sortable[field]``), keeping the filter; without
+  ``order``: ascending, or the other direction when the view is already ordered by ``field`` (a
+  header clicked twice). Answers ``{"index", "order"}``. A field no index starts with is refused
+  with the fix (add an index): Convex orders documents only through an index, and sorting the
+  whole table in memory is what an index exists to avoid, so the browser never does it;
 * ``page`` {direction: "next" | "prev" | "first"} → moves, answers ``{"page_index"}``;
 * ``edit`` {doc_id, field, value | unset: true} → ``ctx.db.patch``-like write of one top-level
   field, validated against the schema like any write (a rejected edit answers the
@@ -26,6 +33,7 @@ to the same boundary. The page is re-read after every commit (``backend.add_comm
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +52,19 @@ if TYPE_CHECKING:
 MAX_PAGE_SIZE = 500
 
 
+def sort_indexes(indexes: list[dict[str, Any]]) -> dict[str, str]:
+    """Field → the index a header click sorts it through: ``_creationTime`` → ``by_creation_time``;
+    any other field → the index whose first field it is (the fewest fields first, then by name,
+    so ``by_n`` wins over ``by_n_and_text``). Fields no index starts with are absent: a nested
+    path such as ``author.name`` orders documents by that path, not by ``author``."""
+    out = {"_creationTime": "by_creation_time"}
+    for index in sorted(indexes, key=lambda i: (len(i["fields"]), i["name"])):
+        fields = index["fields"]
+        if fields and fields[0] not in out:
+            out[fields[0]] = index["name"]
+    return out
+
+
 class DataBrowserWidget(ConvexWidget):
     """See the module docstring. Made by ``data_browser(backend, table=None)``."""
 
@@ -59,6 +80,7 @@ class DataBrowserWidget(ConvexWidget):
     has_next = traitlets.Bool(False).tag(sync=True)
     rows: traitlets.List[Any] = traitlets.List().tag(sync=True)
     fields = traitlets.Dict().tag(sync=True)
+    sortable = traitlets.Dict().tag(sync=True)
 
     def __init__(self, backend: Backend, table: str | None = None, *,
                  page_size: int = 25) -> None:
@@ -191,14 +213,16 @@ class DataBrowserWidget(ConvexWidget):
             self.table, self.index, self.order = table, index, order
             self.filter = flt  # type: ignore[assignment]  # allow_none=True; the stubs miss it
             self.page_size, self.indexes, self.fields = page_size, indexes, fields
+            self.sortable = sort_indexes(indexes)
             self.page_index = 0
             self._cursors = [None]
         self.refresh(raising=raising)
 
     # Requests --------------------------------------------------------------------------------
     def _handlers(self) -> dict[str, RequestHandler]:
-        return {"browse": self._req_browse, "page": self._req_page, "edit": self._req_edit,
-                "delete": self._req_delete, "refresh": self._req_refresh}
+        return {"browse": self._req_browse, "sort": self._req_sort, "page": self._req_page,
+                "edit": self._req_edit, "delete": self._req_delete,
+                "refresh": self._req_refresh}
 
     def _req_browse(self, request: dict[str, Any]) -> dict[str, Any]:
         table = field(request, "table", str, self.table)
@@ -218,6 +242,35 @@ class DataBrowserWidget(ConvexWidget):
         self._browse(table, field(request, "index", str, "by_creation_time"), order, flt, size,
                      raising=True)
         return {"count": len(self.rows)}
+
+    def _req_sort(self, request: dict[str, Any]) -> dict[str, Any]:
+        if not self.table:
+            raise ProtocolError("No table is selected.")
+        name: str = field(request, "field", str)
+        order = field(request, "order", str, None)
+        if order not in (None, "asc", "desc"):
+            raise ProtocolError(f'order is "asc" or "desc", not {order!r}.')
+        # From the store, not the synced traits: a front-end can write those.
+        indexes, _ = self._table_info(self.table)
+        current: list[str] = next(
+            (i["fields"] for i in indexes if i["name"] == self.index), [])
+        sorted_by = "_creationTime" if self.index == "by_creation_time" else (
+            current[0] if current else None)
+        again = sorted_by == name
+        index = self.index if again else sort_indexes(indexes).get(name)
+        if index is None and name == "_id":
+            raise ProtocolError("Cannot sort by _id: document IDs are random, so their order "
+                                "means nothing. Sort by _creationTime instead.")
+        if index is None:
+            suggested = "by_" + re.sub(r"\W", "_", name)
+            raise ProtocolError(
+                f"Cannot sort {self.table!r} by {name!r}: Convex orders documents only through "
+                f"an index, and no index of {self.table!r} starts with {name!r}. Add "
+                f'.index("{suggested}", ["{name}"]) to the table in the schema to sort by it.')
+        if order is None:
+            order = ("desc" if self.order == "asc" else "asc") if again else "asc"
+        self._browse(self.table, index, order, self.filter, self.page_size, raising=True)
+        return {"index": index, "order": order}
 
     def _req_page(self, request: dict[str, Any]) -> dict[str, Any]:
         direction = field(request, "direction", str)

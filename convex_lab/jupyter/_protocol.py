@@ -2,7 +2,8 @@
 
 Mirrored in TypeScript by ``extension/src/protocol.ts`` (keep the two in step and bump
 ``PROTOCOL_VERSION`` on any incompatible change; the front-end shows a warning when its own
-version differs from the widget's ``protocol_version`` trait, i.e. a stale bundle).
+version differs from the widget's ``protocol_version`` trait, i.e. a stale bundle). Version 2
+added the data browser's ``sort`` request and ``sortable`` trait.
 
 Messages
 --------
@@ -14,8 +15,8 @@ with exactly one :class:`Response` carrying the same ``id``::
     {"type": "response", "id": "7", "ok": false, "error": {"name": ..., "message": ..., ...}}
 
 Request types per view: ``function_runner``: ``run``, ``refresh``; ``data_browser``: ``browse``,
-``page``, ``edit``, ``delete``, ``refresh``; ``paginated``: ``load_more``; ``logs``: ``clear``;
-``jobs``: ``refresh``, ``cancel`` {job_id}; ``crons``: ``refresh``.
+``sort``, ``page``, ``edit``, ``delete``, ``refresh``; ``paginated``: ``load_more``; ``logs``:
+``clear``; ``jobs``: ``refresh``, ``cancel`` {job_id}; ``crons``: ``refresh``.
 A request the view does not know is answered with a ``ProtocolError``.
 
 Display JSON of Convex values (``encode`` / ``decode``)
@@ -41,7 +42,7 @@ from typing import Any, Final, Literal, TypedDict
 from convex_lab.errors import ConvexError, ConvexLabError, ProtocolError
 from convex_lab.values import UNDEFINED, Int64
 
-PROTOCOL_VERSION: Final = 1
+PROTOCOL_VERSION: Final = 2
 
 Status = Literal["loading", "ready", "error", "closed"]
 

@@ -1,4 +1,5 @@
-"""Scheduled functions and crons as rows and text: shared by the widgets and ``%convex``.
+"""Scheduled functions, crons, times and durations as rows and text: shared by the widgets and
+``%convex``.
 
 Nothing here imports anywidget, so the magics' text fallbacks work without the widgets.
 
@@ -8,8 +9,12 @@ Nothing here imports anywidget, so the magics' text fallbacks work without the w
   ``failed`` | ``canceled``), ``error`` (the failure's text or None), ``args`` (display JSON).
 * :func:`cron_rows` — what ``backend.scheduler.crons.state()`` gives, plus ``schedule_text``:
   ``every 15 minutes``, ``daily at 09:00 UTC``, ``cron 0 9 * * 1-5``.
-* :func:`describe_schedule`, :func:`relative` (``in 3 min``), :func:`state_counts`, and the text
-  listings :func:`jobs_text` / :func:`crons_text` / :func:`scheduler_status`.
+* :func:`describe_schedule`, :func:`relative` (``in 3 min``), :func:`duration_text` (``340 µs``,
+  ``3.42 ms``), :func:`state_counts`, and the text listings :func:`jobs_text` /
+  :func:`crons_text` / :func:`scheduler_status`.
+
+:func:`relative` and :func:`duration_text` are mirrored by ``extension/src/lib/when.ts`` (the
+views format in the browser); keep the two in step.
 """
 
 from __future__ import annotations
@@ -46,6 +51,34 @@ def relative(ms: float, now: float) -> str:
                 f"{amount:.1f}".rstrip("0").rstrip(".") + f" {unit}")
             return f"in {text}" if delta > 0 else f"{text} ago"
     return "now"  # pragma: no cover (the loop always returns)
+
+
+def duration_text(ms: float) -> str:
+    """A run's duration with three significant digits and a unit that fits: ``4.2 µs``,
+    ``340 µs``, ``3.42 ms``, ``12.3 ms``, ``123 ms``, ``1.23 s``, ``12.3 s``, ``2 min 5 s``.
+
+    Sub-millisecond runs (most queries) show in µs, never as ``0.0 ms``; each threshold is where
+    the rounded text would reach the next unit (999.6 µs is ``1.00 ms``, not ``1000 µs``)."""
+    if ms < 0:
+        ms = 0.0
+    us = ms * 1000.0
+    if us < 9.95:
+        return f"{us:.1f} µs"
+    if us < 999.5:
+        return f"{us:.0f} µs"
+    if ms < 9.995:
+        return f"{ms:.2f} ms"
+    if ms < 99.95:
+        return f"{ms:.1f} ms"
+    if ms < 999.5:
+        return f"{ms:.0f} ms"
+    s = ms / 1000.0
+    if s < 9.995:
+        return f"{s:.2f} s"
+    if s < 59.95:
+        return f"{s:.1f} s"
+    minutes, seconds = divmod(round(s), 60)
+    return f"{minutes} min {seconds} s"
 
 
 def _plural(n: int, unit: str) -> str:
@@ -176,8 +209,10 @@ def crons_text(backend: Backend) -> str:
     lines = ["Crons:"]
     for row in rows:
         last = row["lastRun"]
-        ran = "never ran" if last is None else f"last run {last['state']}" + (
-            f" ({last['error']})" if last["error"] else "")
+        ran = "never ran" if last is None else (
+            f"last run {last['state']} {when(last['scheduledTime'])} "
+            f"({relative(last['scheduledTime'], now)})"
+            + (f": {last['error']}" if last["error"] else ""))
         lines.append(f"  {row['name']}: {row['schedule_text']} → {row['function']}; next "
                      f"{when(row['nextRun'])} ({relative(row['nextRun'], now)}); {ran}")
     return "\n".join(lines)

@@ -5,7 +5,7 @@
  * each answered by one `Response` with the same id. Bump PROTOCOL_VERSION with the Python side.
  */
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Display JSON of a Convex value: plain JSON plus one-key tagged objects (see TaggedValue). */
 export type Wire = null | boolean | number | string | Wire[] | { [key: string]: Wire };
@@ -54,6 +54,7 @@ export type Request =
       filter?: FilterSpec | null;
       page_size?: number;
     }
+  | { type: "sort"; field: string; order?: "asc" | "desc" }
   | { type: "page"; direction: "next" | "prev" | "first" }
   | { type: "edit"; doc_id: string; field: string; value?: Wire; unset?: boolean }
   | { type: "delete"; doc_id: string }

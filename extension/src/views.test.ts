@@ -1,51 +1,8 @@
 import { describe, expect, it } from "vitest";
-import type { Handler, Model } from "./model";
 import { mount } from "./index";
-import { PROTOCOL_VERSION } from "./protocol";
+import { FakeModel, base, tick } from "./test_model";
 import { parseText } from "./lib/form";
 import { jsonText, scalarText } from "./lib/values";
-
-/** A stand-in for anywidget's model: traits, events, and what the view sent. */
-class FakeModel implements Model {
-  readonly sent: { [key: string]: unknown }[] = [];
-  private readonly handlers = new Map<string, Set<Handler>>();
-
-  constructor(private readonly state: { [key: string]: unknown }) {}
-
-  get(key: string): unknown {
-    return this.state[key];
-  }
-  set(key: string, value: unknown): void {
-    this.state[key] = value;
-    this.emit(`change:${key}`);
-  }
-  save_changes(): void {}
-  on(event: string, callback: Handler): void {
-    if (!this.handlers.has(event)) this.handlers.set(event, new Set());
-    this.handlers.get(event)?.add(callback);
-  }
-  off(event?: string | null, callback?: Handler | null): void {
-    if (event && callback) this.handlers.get(event)?.delete(callback);
-  }
-  send(content: unknown): void {
-    this.sent.push(content as { [key: string]: unknown });
-  }
-  emit(event: string, ...args: unknown[]): void {
-    for (const cb of this.handlers.get(event) ?? []) cb(...args);
-  }
-  listeners(): number {
-    let n = 0;
-    for (const set of this.handlers.values()) n += set.size;
-    return n;
-  }
-  /** What the kernel does: set traits (one change event each). */
-  update(state: { [key: string]: unknown }): void {
-    for (const [k, v] of Object.entries(state)) this.set(k, v);
-  }
-}
-
-const base = { protocol_version: PROTOCOL_VERSION, status: "ready", error: null, version: 1, updated_at: 0 };
-const tick = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
 
 describe("values", () => {
   it("formats tagged values", () => {

@@ -42,6 +42,8 @@ export class Header {
     this.badge.textContent = status;
     this.badge.dataset["status"] = status;
     this.updated.textContent = updatedAt === null ? "" : `updated ${clock(updatedAt)}`;
+    // when the view last got data, by this computer's clock (not a backend's virtual clock)
+    this.updated.title = updatedAt === null ? "" : `last update, by this computer's clock: ${new Date(updatedAt).toString()}`;
   }
 }
 

@@ -71,12 +71,26 @@ export interface TableOptions {
   decorate?: (td: HTMLTableCellElement, row: WireObject, column: string) => void;
   /** A trailing cell per row (actions). */
   actions?: (row: WireObject) => HTMLTableCellElement;
+  /** The content of a column's header cell (default: its name). */
+  header?: (th: HTMLTableCellElement, column: string) => void;
+  /** A row to show under `row` (a message about it spanning `width` columns), or null. */
+  after?: (row: WireObject, width: number) => HTMLTableRowElement | null;
 }
 
 export function documentTable(rows: WireObject[], options: TableOptions = {}): HTMLTableElement {
   const columns = columnsOf(rows, options.extraColumns);
-  const head = h("tr", {}, ...columns.map((c) => h("th", { scope: "col" }, c)));
+  const head = h(
+    "tr",
+    {},
+    ...columns.map((c) => {
+      const th = h("th", { scope: "col" });
+      if (options.header) options.header(th, c);
+      else th.textContent = c;
+      return th;
+    }),
+  );
   if (options.actions) head.appendChild(h("th", { class: "cl-actions-head" }));
+  const width = columns.length + (options.actions ? 1 : 0);
   const body = h("tbody");
   for (const row of rows) {
     const tr = h("tr");
@@ -87,6 +101,8 @@ export function documentTable(rows: WireObject[], options: TableOptions = {}): H
     }
     if (options.actions) tr.appendChild(options.actions(row));
     body.appendChild(tr);
+    const extra = options.after?.(row, width);
+    if (extra) body.appendChild(extra);
   }
   return h("table", { class: "cl-table" }, h("thead", {}, head), body);
 }

@@ -1,13 +1,15 @@
-/** Crons: name, schedule (in words and as JSON), function, next run, last run's state. Live. */
+/** Crons: name, schedule (in words and as JSON), function, next run, last run's state. Live.
+ * Every time (next run, last run) is written one way: local time, then relative to the
+ * backend's clock, UTC in the tooltip (lib/when.ts), as in the jobs view. */
 
 import type { CronRow } from "../protocol";
 import { Disposer, get } from "../model";
-import { button, coalesce, h, replace } from "../lib/dom";
+import { coalesce, h, replace } from "../lib/dom";
+import { reloadButton } from "../lib/icons";
 import { Header, errorBox } from "../lib/status";
 import { jsonText } from "../lib/values";
-import { stateBadge, timeCell } from "../lib/when";
+import { clockNote, clockNow, stateBadge, timeCell, writeTime } from "../lib/when";
 import { asWireError } from "../rpc";
-import { clockNow } from "./jobs";
 import type { ViewProps } from "./types";
 
 export function renderCrons({ model, el, rpc }: ViewProps): () => void {
@@ -15,17 +17,17 @@ export function renderCrons({ model, el, rpc }: ViewProps): () => void {
   const header = new Header("Crons");
   const errors = h("div", { class: "cl-errors" });
   header.tools.appendChild(
-    button("↻", () => void rpc.request({ type: "refresh" }).catch((e: unknown) => replace(errors, errorBox(asWireError(e)))), {
-      title: "reload",
-    }),
+    reloadButton(() => void rpc.request({ type: "refresh" }).catch((e: unknown) => replace(errors, errorBox(asWireError(e))))),
   );
+  const clockBox = h("div", { class: "cl-toolbar" });
   const body = h("div", { class: "cl-body cl-table-wrap" });
-  el.append(header.el, errors, body);
+  el.append(header.el, clockBox, errors, body);
 
   function draw(): void {
     const crons = get<CronRow[]>(model, "crons");
     const now = clockNow(model);
     header.show(`${crons.length} cron${crons.length === 1 ? "" : "s"}`, get<number | null>(model, "updated_at"));
+    replace(clockBox, clockNote(model));
     if (crons.length === 0) {
       replace(body, h("div", { class: "cl-muted" }, "No crons deployed."));
       return;
@@ -40,7 +42,14 @@ export function renderCrons({ model, el, rpc }: ViewProps): () => void {
         timeCell(c.nextRun, now),
         c.lastRun === null
           ? h("td", { class: "cl-muted" }, "never ran")
-          : h("td", {}, stateBadge(c.lastRun.state, c.lastRun.error), " ", h("span", { class: "cl-muted" }, `at ${new Date(c.lastRun.scheduledTime).toISOString()}`)),
+          : h(
+              "td",
+              { class: "cl-last-run" },
+              stateBadge(c.lastRun.state, null),
+              " ",
+              writeTime(h("span", { class: "cl-time" }), c.lastRun.scheduledTime, now),
+              c.lastRun.error === null ? null : h("div", { class: "cl-log-error" }, c.lastRun.error),
+            ),
       ),
     );
     const head = h("tr", {}, ...["name", "schedule", "function", "next run", "last run"].map((c) => h("th", { scope: "col" }, c)));

@@ -4,8 +4,10 @@ import type { FunctionInfo, ValidatorJson, Wire } from "../protocol";
 import { Disposer, get } from "../model";
 import { button, coalesce, flash, h, replace } from "../lib/dom";
 import { argsForm } from "../lib/form";
+import { reloadButton } from "../lib/icons";
 import { Header, errorBox, showError, statusOf } from "../lib/status";
 import { valueView } from "../lib/table";
+import { durationText } from "../lib/when";
 import { asWireError } from "../rpc";
 import type { ViewProps } from "./types";
 
@@ -13,9 +15,7 @@ export function renderFunctionRunner({ model, el, rpc }: ViewProps): () => void 
   const d = new Disposer();
   const header = new Header("Run a function");
   const picker = h("select", { class: "cl-input", "aria-label": "function" });
-  const reload = button("↻", () => void rpc.request({ type: "refresh" }).catch(() => undefined), {
-    title: "reload the list of functions",
-  });
+  const reload = reloadButton(() => void rpc.request({ type: "refresh" }).catch(() => undefined), "reload the list of functions");
   const formBox = h("div", { class: "cl-form-box" });
   const inputErrors = h("div", { class: "cl-errors" });
   const runButton = button("Run", () => run(), { class: "cl-button cl-primary" });
@@ -96,7 +96,7 @@ export function renderFunctionRunner({ model, el, rpc }: ViewProps): () => void 
     showError(model, errors);
     const ms = get<number | null>(model, "duration_ms");
     const path = get<string>(model, "last_path");
-    meta.textContent = path && ms !== null ? `${path} · ${ms.toFixed(1)} ms` : "";
+    meta.textContent = path && ms !== null ? `${path} · ${durationText(ms)}` : "";
     const lines = get<string[]>(model, "lines");
     printed.textContent = lines.join("\n");
     printed.hidden = lines.length === 0;

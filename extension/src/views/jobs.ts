@@ -4,25 +4,21 @@
 import type { JobRow, JobState } from "../protocol";
 import { Disposer, get } from "../model";
 import { button, coalesce, h, replace } from "../lib/dom";
+import { reloadButton } from "../lib/icons";
 import { Header, errorBox } from "../lib/status";
 import { jsonText } from "../lib/values";
-import { stateBadge, timeCell } from "../lib/when";
+import { clockNote, clockNow, stateBadge, timeCell } from "../lib/when";
 import { asWireError } from "../rpc";
 import type { ViewProps } from "./types";
 
 const STATES: JobState[] = ["pending", "inProgress", "success", "failed", "canceled"];
-
-/** The clock the times are relative to: the backend's virtual clock, else the browser's. */
-export function clockNow(model: ViewProps["model"]): number {
-  return get<string>(model, "clock_kind") === "virtual" ? get<number>(model, "clock_now") : Date.now();
-}
 
 export function renderJobs({ model, el, rpc }: ViewProps): () => void {
   const d = new Disposer();
   const header = new Header("Scheduled functions");
   const errors = h("div", { class: "cl-errors" });
   const fail = (e: unknown): void => replace(errors, errorBox(asWireError(e)));
-  header.tools.appendChild(button("↻", () => void rpc.request({ type: "refresh" }).catch(fail), { title: "reload" }));
+  header.tools.appendChild(reloadButton(() => void rpc.request({ type: "refresh" }).catch(fail)));
   const summary = h("div", { class: "cl-toolbar cl-job-counts" });
   const body = h("div", { class: "cl-body cl-table-wrap" });
   el.append(header.el, summary, errors, body);
@@ -44,7 +40,7 @@ export function renderJobs({ model, el, rpc }: ViewProps): () => void {
     replace(
       summary,
       ...STATES.filter((s) => (counts[s] ?? 0) > 0).map((s) => h("span", { class: "cl-job-state", "data-state": s }, `${counts[s]} ${s}`)),
-      get<string>(model, "clock_kind") === "virtual" ? h("span", { class: "cl-muted" }, `virtual clock: ${new Date(now).toISOString()}`) : null,
+      clockNote(model),
     );
     if (rows.length === 0) {
       replace(body, h("div", { class: "cl-muted" }, "No scheduled functions yet."));

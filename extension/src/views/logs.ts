@@ -4,6 +4,7 @@ import type { LogRow } from "../protocol";
 import { Disposer, get } from "../model";
 import { button, coalesce, h, replace } from "../lib/dom";
 import { Header, errorBox } from "../lib/status";
+import { durationText } from "../lib/when";
 import { asWireError } from "../rpc";
 import type { ViewProps } from "./types";
 
@@ -38,7 +39,7 @@ export function renderLogs({ model, el, rpc }: ViewProps): () => void {
         h("td", { class: "cl-time", title: new Date(e.started).toISOString() }, time(e.started)),
         h("td", { class: "cl-path" }, e.function),
         h("td", {}, e.kind),
-        h("td", { class: "cl-num" }, `${e.duration_ms.toFixed(1)} ms`),
+        h("td", { class: "cl-num cl-duration", title: `${e.duration_ms.toFixed(3)} ms` }, durationText(e.duration_ms)),
         h("td", { class: "cl-log-error" }, e.error ?? ""),
         h("td", {}, e.lines.length ? h("pre", { class: "cl-lines" }, e.lines.join("\n")) : ""),
       ),
