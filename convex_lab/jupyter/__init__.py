@@ -3,9 +3,18 @@
 This package is the only part of convex_lab that imports IPython, ipywidgets, anywidget or
 traitlets (docs/architecture.md); the core never imports it at module level.
 
-``%load_ext convex_lab`` calls :func:`load_ipython_extension`, which registers the magics of
-:mod:`convex_lab.jupyter.magics` on the shell; :func:`unload_ipython_extension` removes exactly
-what it registered, so ``%reload_ext convex_lab`` picks up new code. Loading twice is harmless.
+``%load_ext convex_lab`` calls :func:`load_ipython_extension`, which
+
+* registers the magics of :mod:`convex_lab.jupyter.magics` on the shell;
+* binds the names a cell needs (``cl``, ``v``, ``define_table``, ``query``, ...; see
+  :mod:`convex_lab.jupyter._namespace`) where the user has not bound them, and prints one line
+  saying which;
+* shows errors raised through convex_lab short: the message once and the user's own frames
+  (:mod:`convex_lab.jupyter._tracebacks`).
+
+:func:`unload_ipython_extension` removes exactly the magics and the traceback handler it
+registered (the names stay: see ``_namespace``), so ``%reload_ext convex_lab`` picks up new
+code. Loading twice is harmless.
 """
 
 from __future__ import annotations
@@ -35,8 +44,10 @@ def _display_live(live: Any) -> None:
 
 def load_ipython_extension(ipython: Any) -> None:
     """Register the ``%convex``, ``%%schema``, ``%%query``/``%%mutation``/``%%action`` and
-    ``%%sql`` magics on ``ipython``, and the display of live queries."""
-    from convex_lab.jupyter.magics import MAGICS  # noqa: PLC0415 (IPython loads only here)
+    ``%%sql`` magics on ``ipython``, the display of live queries, the short tracebacks, and bind
+    the notebook's names (module docstring); print one line saying what a cell can use."""
+    from convex_lab.jupyter import _namespace, _tracebacks  # noqa: PLC0415 (IPython only here)
+    from convex_lab.jupyter.magics import MAGICS  # noqa: PLC0415
 
     unload_ipython_extension(ipython)
     register_display(ipython)
@@ -44,6 +55,8 @@ def load_ipython_extension(ipython: Any) -> None:
     ipython.register_magics(*instances)
     _registered[id(ipython)] = instances
     ipython.events.register("post_run_cell", _flush_live_queries)
+    _tracebacks.install(ipython)
+    print(_namespace.summary(*_namespace.inject(ipython.user_ns)))
 
 
 def _flush_live_queries(*_: Any) -> None:
@@ -55,7 +68,11 @@ def _flush_live_queries(*_: Any) -> None:
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    """Remove the magics :func:`load_ipython_extension` registered on ``ipython``."""
+    """Remove what :func:`load_ipython_extension` registered on ``ipython``: the magics and the
+    short tracebacks (the names it bound stay)."""
+    from convex_lab.jupyter import _tracebacks  # noqa: PLC0415
+
+    _tracebacks.uninstall(ipython)
     instances = _registered.pop(id(ipython), [])
     if _flush_live_queries in ipython.events.callbacks.get("post_run_cell", []):
         ipython.events.unregister("post_run_cell", _flush_live_queries)

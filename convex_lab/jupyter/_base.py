@@ -19,6 +19,10 @@ Contract
   request and their permissions from private attributes set in Python.
 * ``close()`` runs the widget's cleanups (unsubscribing from live queries and backend hooks)
   before closing the comm; it is idempotent.
+* Displayed, a widget's output also carries ``text/plain`` and ``text/html`` fallbacks (what
+  GitHub, nbviewer and nbconvert show): its title, what it follows, when it was last updated and
+  its first rows, kept current after each cell (``_display``, ``_fallback``). A subclass whose
+  state the describers there do not know overrides :meth:`ConvexWidget._fallback`.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import anywidget
 import traitlets
 
 from convex_lab.errors import BundleMissingError, ProtocolError
+from convex_lab.jupyter._display import FallbackDisplay
 from convex_lab.jupyter._protocol import (
     PROTOCOL_VERSION,
     Response,
@@ -71,7 +76,8 @@ def load_bundle(static: Path | None = None) -> tuple[str, str]:
     if not js.is_file():
         raise BundleMissingError(
             f"widget bundle missing: run npm --prefix extension run build (expected {js}). "
-            f"In a convex_lab checkout: `{BUILD_COMMAND}`, or ./scripts/test / ./scripts/lab, "
+            f"In a convex_lab checkout: `{BUILD_COMMAND}`, or reinstall with `pip install -e .` "
+            "(it builds the bundle when npm is present), or run ./scripts/test / ./scripts/lab, "
             "which build it when needed."
         )
     return _read(js), (_read(css) if css.is_file() else "")
@@ -81,8 +87,9 @@ def now_ms() -> float:
     return time.time() * 1000.0
 
 
-class ConvexWidget(anywidget.AnyWidget):
-    """Base of the convex_lab widgets (module docstring). Subclasses set ``_view``."""
+class ConvexWidget(FallbackDisplay, anywidget.AnyWidget):
+    """Base of the convex_lab widgets (module docstring). Subclasses set ``_view``; the text
+    fallbacks come from ``_fallback()`` (by ``_view``: ``convex_lab.jupyter._fallback``)."""
 
     _view = traitlets.Unicode("").tag(sync=True)
     protocol_version = traitlets.Int(PROTOCOL_VERSION).tag(sync=True)

@@ -23,12 +23,11 @@ from IPython.core.error import UsageError
 
 import convex_lab as cl
 from convex_lab.errors import ConvexError, ConvexLabError
-from convex_lab.jupyter._schedule_text import scheduler_status, state_counts
+from convex_lab.jupyter._schedule_text import duration_text, scheduler_status, state_counts
 
 NOT_YET = {
     "export": "snapshot export/import",
     "import": "snapshot export/import",
-    "serve": "the server",
 }
 
 
@@ -180,7 +179,7 @@ def logs_text(backend: cl.Backend, limit: int = 50) -> str:
     for e in entries:
         error = f"  ERROR {e['error']}" if e["error"] else ""
         out.append(f"{_when(e['started'])}  {e['kind']:<8}  {e['function']}  "
-                   f"{e['duration_ms']:.1f} ms{error}")
+                   f"{duration_text(e['duration_ms'])}{error}")
         out += [f"    {line}" for line in e["lines"]]
     return "\n".join(out)
 
@@ -270,6 +269,18 @@ def reset_backend() -> str:
     with user_errors():
         cl.set_default_backend(cl.Backend(path, app=cl.default_app(), clock=clock))
     return f"Wiped {path} ({summary}, and its .wal); reopened empty."
+
+
+def serve(backend: cl.Backend, words: Sequence[str]) -> str:
+    """``%convex serve [PORT]``: serve the default backend on loopback; both URLs."""
+    if len(words) > 1 or (words and not words[0].isdigit()):
+        raise UsageError("Usage: %convex serve  or  %convex serve PORT (the site URL takes "
+                         "PORT + 1)")
+    with user_errors():
+        server = backend.serve(int(words[0]) if words else 0)
+    return (f"Serving the default backend on 127.0.0.1:\n"
+            f"  deployment URL (CONVEX_URL, file uploads and URLs): {server.url}\n"
+            f"  site URL (HTTP actions):                           {server.site_url}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ One :class:`~IPython.core.magic.Magics` class per concern, each magic declared w
   ``--name module:fn``): every top-level ``def`` of the cell is registered on the default app as
   that kind and bound to its name in the notebook; running the cell again redeploys it.
 * :class:`ConvexMagics` — ``%convex [subcommand ...]``: status, run, watch, data, logs, clock,
-  jobs, crons, open, reset (and export, import, serve, which say when they arrive).
+  jobs, crons, open, reset, serve (and export, import, which say when they arrive).
 * :class:`SqlMagics` — ``%%sql [name]``: read-only DuckDB SQL at one snapshot → a DataFrame.
 
 Errors that are the user's become one ``UsageError`` line (see ``_commands.user_errors``);
@@ -219,7 +219,18 @@ class ConvexMagics(Magics):
     def convex(self, line: str) -> Any:
         """The default backend: status, calls, live views, data, logs, files.
 
-        ::
+        Every convex_lab magic (each has its own help: ``%%schema?``, ``%%query?``, ...)::
+
+            %%schema                         define tables (define_table(...) bound to names)
+                                             and push the schema to the backend
+            %%query                          register the cell's defs as queries
+            %%mutation                       register the cell's defs as mutations
+            %%action                         register the cell's defs as actions
+                                             (all three: --internal, --name module:fn)
+            %%sql [name]                     read-only DuckDB SQL over the tables -> DataFrame
+            %convex [subcommand ...]         the default backend, with the subcommands below
+
+        ``%convex`` subcommands::
 
             %convex                          status: backend, clock, tables, functions,
                                              jobs by state, crons
@@ -233,6 +244,9 @@ class ConvexMagics(Magics):
             %convex clock [advance 1h]       show or move the virtual clock
             %convex open PATH                make the DuckDB file at PATH the default backend
             %convex reset                    wipe the default backend (and its file)
+            %convex serve [PORT]             serve it on 127.0.0.1: the deployment URL
+                                             (file uploads and URLs) and the site URL
+                                             (HTTP actions)
         """
         # Not parse_argstring: its splitting breaks quoted values (body="hello world") and
         # literals with spaces (tags=['a', 'b']); the declared arguments above are the help.
@@ -261,6 +275,9 @@ class ConvexMagics(Magics):
             return None
         if sub == "clock":
             print(commands.clock(backend, words))
+            return None
+        if sub == "serve":
+            print(commands.serve(backend, words))
             return None
         if sub in ("logs", "jobs", "crons"):
             return self._dashboard(backend, sub)

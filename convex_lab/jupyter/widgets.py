@@ -17,6 +17,10 @@ or backend. ``render=`` is a function of the query's value returning a DataFrame
 or an object with ``_repr_html_``) or a matplotlib figure; it runs again on every new value, so
 a chart drawn from a live query is a live chart.
 
+Displayed, each widget's output also carries a ``text/plain`` and a ``text/html`` fallback (what
+it follows, when it was updated, its first rows), kept current after each cell, for GitHub,
+nbviewer and nbconvert (``convex_lab.jupyter._display``).
+
 This module imports anywidget, so ``convex_lab`` itself never imports it: the core reaches it
 lazily (``LiveQuery._ipython_display_`` calls :func:`display_live`).
 """
@@ -29,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 from convex_lab.errors import BundleMissingError
 from convex_lab.jupyter._base import STATIC, ConvexWidget, load_bundle
 from convex_lab.jupyter._browser import DataBrowserWidget
+from convex_lab.jupyter._display import FallbackDisplay
+from convex_lab.jupyter._fallback import Fallback
 from convex_lab.jupyter._live import (
     LiveQueryLike,
     LiveQueryWidget,
@@ -94,10 +100,21 @@ def crons_widget(backend: Backend) -> CronsWidget:
     return CronsWidget(backend)
 
 
+class _Dashboard(FallbackDisplay, SchedulerDashboard):
+    """The dashboard, displayed with the text fallbacks of its three parts, one after another."""
+
+    def _fallback(self) -> Fallback:
+        return Fallback("Dashboard", details=["logs, scheduled functions and crons"],
+                        sections=[part._fallback() for part in self.parts])
+
+    def _fallback_view(self) -> str:
+        return "dashboard"
+
+
 def dashboard(backend: Backend, *, limit: int = 200) -> SchedulerDashboard:
     """The logs, scheduled functions and crons of ``backend``, one below the other (docs/api.md)."""
-    return SchedulerDashboard([logs_dashboard(backend, limit=limit),
-                               jobs_widget(backend, limit=limit), crons_widget(backend)])
+    return _Dashboard([logs_dashboard(backend, limit=limit),
+                       jobs_widget(backend, limit=limit), crons_widget(backend)])
 
 
 def display_live(live: LiveQueryLike) -> LiveQueryWidget:

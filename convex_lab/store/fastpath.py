@@ -148,7 +148,8 @@ def compile_builder(validator: Validator) -> Builder | None:
         "            max_size = size",
         "    return len(docs), max_size",
     ])
-    namespace: dict[str, Any] = {"_MISSING": _MISSING, "UNDEFINED": UNDEFINED, "Int64": Int64,
+    namespace: dict[str, Any] = {"__name__": __name__,
+                                 "_MISSING": _MISSING, "UNDEFINED": UNDEFINED, "Int64": Int64,
                                  "_SAFE_SIZE": _SAFE_SIZE, "_SYSTEM_SIZE": _SYSTEM_SIZE,
                                  "Mapping": Mapping, "_not_a_document": _not_a_document}
     # The source holds only validator kinds and repr()'d field names: nothing user-controlled.
@@ -207,7 +208,8 @@ def compile_args(validator: Validator) -> ArgsChecker | None:
     lines += ["    if n != len(args):",
               "        return None",
               "    return out"]
-    namespace: dict[str, Any] = {"_MISSING": _MISSING, "UNDEFINED": UNDEFINED, "Int64": Int64}
+    namespace: dict[str, Any] = {"__name__": __name__, "_MISSING": _MISSING,
+                                 "UNDEFINED": UNDEFINED, "Int64": Int64}
     # The source holds only validator kinds and repr()'d field names: nothing user-controlled.
     exec(compile("\n".join(lines), f"<args checker {validator!r:.60}>", "exec"), namespace)
     return namespace["check"]  # type: ignore[no-any-return]

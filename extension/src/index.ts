@@ -11,6 +11,7 @@ import { get, type Model } from "./model";
 import { PROTOCOL_VERSION, type ViewName } from "./protocol";
 import { Rpc } from "./rpc";
 import { h } from "./lib/dom";
+import { track } from "./lib/sweep";
 import { renderCrons } from "./views/crons";
 import { renderDataBrowser } from "./views/data_browser";
 import { renderFunctionRunner } from "./views/function_runner";
@@ -53,11 +54,11 @@ export function mount(model: Model, el: HTMLElement): () => void {
   }
   const rpc = new Rpc(model);
   const cleanup = view({ model, el: root, rpc });
-  return () => {
+  return track(el, () => {
     cleanup();
     rpc.dispose();
     root.remove();
-  };
+  });
 }
 
 function render({ model, el }: RenderProps): () => void {

@@ -1,4 +1,4 @@
-"""The chat tutorial (``notebooks/01-quickstart.ipynb``) in a real JupyterLab, seen in the DOM.
+"""The chat tutorial (``notebooks/01-chat.ipynb``) in a real JupyterLab, seen in the DOM.
 
 nbclient (tests/test_notebooks.py) proves the kernel side; this proves what the reader sees:
 widgets render, and live widgets update in place when a mutation commits — from a new cell and
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from _jlab import NotebookPage
 
-NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "01-quickstart.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "01-chat.ipynb"
 LIVE_UPDATE_TIMEOUT_MS = 20_000  # a live update should take well under a second
 
 SEEDED = ["Hello, world!", "Shall we build a chat app?", "It is already running"]
@@ -33,7 +33,7 @@ def test_chat_tutorial_live_widgets(notebook: Callable[..., NotebookPage]) -> No
     widget's form (fill, click Run) appears in the table too."""
     from playwright.sync_api import expect
 
-    nb = notebook("01-quickstart.ipynb", NOTEBOOK)
+    nb = notebook("01-chat.ipynb", NOTEBOOK)
     nb.run_all_in_order()
     table_cell = nb.index_of("live-table")
     chart_cell = nb.index_of("live-chart")

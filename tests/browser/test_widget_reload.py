@@ -13,7 +13,7 @@ from pathlib import Path
 
 from _jlab import NotebookPage
 
-NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "01-quickstart.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "01-chat.ipynb"
 LIVE_UPDATE_TIMEOUT_MS = 20_000
 
 
