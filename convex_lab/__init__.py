@@ -17,6 +17,7 @@ from typing import Any as _Any
 # setting wins, and it has no effect if duckdb was imported first. See store/persist.py.
 _os.environ.setdefault("DUCKDB_JE_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
 
+from convex_lab._runtime import function_time as _function_time
 from convex_lab.backend import Backend, default_backend, set_default_backend
 from convex_lab.client import Client
 from convex_lab.errors import ConvexError
@@ -63,6 +64,7 @@ __all__ = [
     "internal_query",
     "load_ipython_extension",
     "mutation",
+    "now",
     "pagination_opts_validator",
     "query",
     "set_default_backend",
@@ -70,6 +72,17 @@ __all__ = [
     "v",
     "watch",
 ]
+
+
+def now() -> float:
+    """Milliseconds since the Unix epoch on the backend's clock, real or virtual (docs/api.md).
+
+    Inside a query or mutation: the function's time, frozen when it started (Convex's
+    ``Date.now()`` rule; a query or mutation it calls shares it). Inside an action: its
+    backend's clock now. Outside functions: the default backend's clock now.
+    """
+    frozen = _function_time()
+    return frozen if frozen is not None else default_backend().clock.now()
 
 
 def load_ipython_extension(ipython: _Any) -> None:

@@ -2,9 +2,15 @@
 
 A :class:`Frame` is one execution (a top-level call or a nested ``ctx.run_*``): it is the
 ``ContextVar`` value that marks "inside a function" (so calling a function object there is an
-error), it collects what the handler printed, and, once finished, it is that execution's log
-record. Frames of one call tree share a ``records`` list; the top-level call hands it to the
-backend's log when it ends, so a mutation re-run after an OCC conflict logs only its last attempt.
+error), it collects what the handler printed or logged (``convex_lab.logs``), and, once finished,
+it is that execution's log record. Frames of one call tree share a ``records`` list; the top-level
+call hands it to the backend's log when it ends, so a mutation re-run after an OCC conflict logs
+only its last attempt.
+
+A frame also holds the function's time (:func:`function_time`, what ``cl.now()`` returns inside
+it): in a query or mutation it is frozen when the function starts — Convex's ``Date.now()``
+rule (reference §5.4) — and a query or mutation nested in one shares its caller's; an action has
+none (``cl.now()`` reads the clock).
 
 Invariants
 ----------
@@ -41,7 +47,7 @@ from convex_lab.errors import (
     ValidationError,
 )
 from convex_lab.ids import Id
-from convex_lab.logs import LogEntry, current, split_lines
+from convex_lab.logs import LOG, WARN, Chunk, LogEntry, current, split_lines
 from convex_lab.values import (
     MAX_ARRAY_LEN,
     MAX_OBJECT_FIELDS,
@@ -61,43 +67,77 @@ MAX_DEPTH = 8
 """Nested ``ctx.run_*`` calls may go 8 levels deep (reference §5.3)."""
 
 
+_FROZEN_TIME: Final = frozenset({"query", "mutation"})
+
+
 def current_frame() -> Frame | None:
     """The execution running in this context, or ``None`` in plain (notebook) code."""
     return current.get()
+
+
+def function_time() -> float | None:
+    """``cl.now()`` inside a function: a query's or mutation's time, frozen at its start; in
+    an action, the current time of its backend's clock. ``None`` outside functions."""
+    frame = current.get()
+    if frame is None:
+        return None
+    frozen = frame.time
+    return frozen if frozen is not None else frame.executor.clock.now()
 
 
 class Frame:
     """One execution; see the module docstring."""
 
     __slots__ = (
-        "auth", "chunks", "depth", "duration_ms", "error", "executor", "fn", "records",
-        "started", "t0", "tx",
+        "auth", "capturing", "chunks", "depth", "duration_ms", "error", "executor", "fn",
+        "records", "started", "t0", "time", "tx",
     )
 
     def __init__(self, executor: Executor, fn: FunctionDef, auth: Auth, *, depth: int,
-                 records: list[Frame], started: float) -> None:
+                 records: list[Frame], started: float, frozen: float | None = None) -> None:
         self.executor = executor
         self.fn = fn
         self.auth = auth
         self.depth = depth
         self.records = records
         self.tx: Transaction | None = None
-        self.chunks: list[str] | None = None
+        self.chunks: list[Chunk] | None = None
+        # Output is captured while the handler runs; a mutation's commit (and the listeners it
+        # wakes: live queries, widgets) comes after, and its output is not this function's.
+        self.capturing = True
         self.error: str | None = None
         self.started = started
+        # Queries and mutations: frozen at the start (the caller's, when nested in one).
+        self.time = (started if fn.kind in _FROZEN_TIME else None) if frozen is None else frozen
         self.t0 = time.perf_counter()
         self.duration_ms = 0.0
 
-    def write(self, text: str) -> None:
+    def write(self, text: str, level: str = LOG) -> None:
+        """Captured output at Convex's ``level`` (``convex_lab.logs``)."""
+        chunk: Chunk = text if level == LOG else (level, text)
         chunks = self.chunks
         if chunks is None:
-            self.chunks = [text]
+            self.chunks = [chunk]
         else:
-            chunks.append(text)
+            chunks.append(chunk)
+
+    def warn(self, message: str, category: type[Warning]) -> None:
+        """A notice about the user's code: a ``WARN`` line in this execution's log, and a
+        Python warning of ``category`` at the user's line, shown where the call was made (the
+        cell's output) rather than captured. Filters apply: ``"error"`` makes it raise here."""
+        from convex_lab.store.database import warn_in_user_code  # noqa: PLC0415 (rare)
+
+        self.write(message + "\n", WARN)
+        token = current.set(None)  # the warning's text goes to the real stderr, not this log
+        try:
+            warn_in_user_code(message, category)
+        finally:
+            current.reset(token)
 
     def restart(self, mark: int) -> None:
         """A new attempt of this frame's transaction: forget the previous attempt's output."""
         self.chunks = None
+        self.capturing = True
         del self.records[mark:]
 
     def finish(self, error: BaseException | None) -> None:

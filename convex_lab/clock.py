@@ -1,8 +1,9 @@
 """A backend's clock: real time, or virtual time that moves only when told (docs/api.md).
 
 ``clock.now()`` is milliseconds since the Unix epoch (a float, like Convex's ``Date.now()`` and
-``_creationTime``). The store stamps ``_creationTime`` from it, so with a virtual clock documents
-carry simulated times.
+``_creationTime``). The store stamps ``_creationTime`` from it, and ``cl.now()`` reads it (in a
+query or mutation, once, when the function starts), so with a virtual clock documents carry
+simulated times.
 
 Virtual clock contract
 ----------------------

@@ -9,7 +9,9 @@ scheduler, and later HTTP actions and the wire server — goes through an :class
 * **A call.** ``call`` resolves, then ``run`` converts the arguments (the function's validators),
   builds the ``ctx`` for its kind (:func:`make_ctx`), runs the handler in a transaction when it
   has one (queries read-only at one snapshot; mutations serializable, re-run on OCC conflicts),
-  converts the result, and records the execution in ``log``.
+  converts the result, and records the execution in ``log`` (what it printed and logged, with
+  Convex's levels: ``convex_lab.logs``). A live query passes its query journal, which the query's
+  ``paginate()`` reads and a successful run updates (``store.database.QueryJournal``).
 * **Nested calls.** ``run_nested`` serves ``ctx.run_query/run_mutation/run_action``: inside a
   query or mutation, in the caller's transaction (a nested mutation is a sub-transaction rolled
   back if it raises); inside an action, each in its own transaction. At most 8 levels deep. The
@@ -48,6 +50,7 @@ from convex_lab.store.transaction import run_with_retries
 if TYPE_CHECKING:
     from convex_lab.clock import Clock
     from convex_lab.functions import App, FunctionDef, FunctionLike
+    from convex_lab.store.database import QueryJournal
     from convex_lab.store.engine import Store
     from convex_lab.store.transaction import Transaction
 
@@ -123,7 +126,7 @@ class Executor:
              identity: Auth | Mapping[str, Any] | None = None, public_only: bool = False,
              caller: str = "backend", retries: int = 4, snapshot: int | None = None,
              on_reads: Callable[[Any], None] | None = None, tx_hooks: TxHooks | None = None,
-             ) -> Any:
+             journal: QueryJournal | None = None) -> Any:
         """Resolve ``ref`` and :meth:`run` it top-level: the entry point of every caller.
 
         ``kind`` (if given) must match the function's; ``identity`` is a client identity dict
@@ -131,14 +134,17 @@ class Executor:
         bounds OCC re-runs of a mutation. ``snapshot`` runs a query at a pinned snapshot and
         ``on_reads(read_set)`` receives what it read (live queries use both). ``tx_hooks``
         ``(before, after)`` run inside a mutation's transaction around the handler (the scheduler
-        marks a job done in the same transaction as the job's writes).
+        marks a job done in the same transaction as the job's writes). ``journal`` is a live
+        query's :class:`~convex_lab.store.database.QueryJournal`: a query reads it and, when it
+        succeeds, leaves the end of its ``paginate()`` there (reference §4.5).
         """
         fn = self.resolve(ref, kind, public_only=public_only, caller=caller)
         app = self.app
         if app is not None and app.schema is not None and app.schema is not self._pushed_schema:
             self.sync_schema()
         return self.run(fn, {} if args is None else args, as_auth(identity), retries=retries,
-                        snapshot=snapshot, on_reads=on_reads, tx_hooks=tx_hooks)
+                        snapshot=snapshot, on_reads=on_reads, tx_hooks=tx_hooks,
+                        journal=journal)
 
     def admin_call(self, ref: FunctionLike, args: Any, kind: str) -> Any:
         """``call(ref, args, kind=kind)`` as the deployment's owner (no identity, internal
@@ -158,12 +164,12 @@ class Executor:
 
     def run(self, fn: FunctionDef, args: Any, auth: Auth, *, retries: int = 4,
             snapshot: int | None = None, on_reads: Callable[[Any], None] | None = None,
-            tx_hooks: TxHooks | None = None) -> Any:
+            tx_hooks: TxHooks | None = None, journal: QueryJournal | None = None) -> Any:
         """Run ``fn`` top-level and log it with the executions it nested."""
         records: list[Frame] = []
         try:
             return self._execute(fn, args, auth, 0, records, retries, snapshot, on_reads,
-                                 tx_hooks)
+                                 tx_hooks, journal)
         except BaseException as e:
             export_error(e)
             raise
@@ -184,7 +190,10 @@ class Executor:
 
     def run_http(self, fn: FunctionDef, request: Any,
                  identity: Auth | Mapping[str, Any] | None = None) -> Any:
-        """Run an HTTP action handler ``(ctx, request)``; returns what the handler returned."""
+        """Run an HTTP action handler ``(ctx, request)``; returns what the handler returned.
+        Logged as an ``httpAction`` execution, with what it printed and any nested calls."""
+        _logs.ensure_capture()
+        _logs.ensure_capture()
         records: list[Frame] = []
         frame = Frame(self, fn, as_auth(identity), depth=0, records=records,
                       started=self.clock.now())
@@ -204,7 +213,7 @@ class Executor:
     def _execute(self, fn: FunctionDef, args: Any, auth: Auth, depth: int,  # noqa: PLR0917 (hot)
                  records: list[Frame], retries: int = 4, snapshot: int | None = None,
                  on_reads: Callable[[Any], None] | None = None, tx_hooks: TxHooks | None = None,
-                 ) -> Any:
+                 journal: QueryJournal | None = None) -> Any:
         """Run ``fn`` in its own transaction (if its kind has one), as one frame."""
         _logs.ensure_capture()
         frame = Frame(self, fn, auth, depth=depth, records=records, started=self.clock.now())
@@ -225,15 +234,19 @@ class Executor:
             def body(tx: Transaction) -> Any:
                 frame.restart(mark)
                 frame.tx = tx
-                ctx = self.make_ctx(kind, frame, tx)
+                ctx = self.make_ctx(kind, frame, tx, journal)
                 try:
                     if tx_hooks is not None:
                         tx_hooks[0](tx)
                         result = finish_result(fn, call_handler(fn, ctx, prepared), tables, tx)
                         tx_hooks[1](tx)
                         return result
-                    return finish_result(fn, call_handler(fn, ctx, prepared), tables, tx)
+                    result = finish_result(fn, call_handler(fn, ctx, prepared), tables, tx)
+                    if journal is not None:  # a successful run's journal is the next run's
+                        journal.end_cursor = ctx.db.page_end
+                    return result
                 finally:
+                    frame.capturing = False  # the commit and its listeners are not this function
                     if on_reads is not None:  # failed runs too: their reads decide the re-run
                         on_reads(tx.reads)
 
@@ -253,7 +266,7 @@ class Executor:
         if tx is None:
             raise FunctionError("ctx was used after its function returned.")
         frame = Frame(self, fn, parent.auth, depth=parent.depth + 1, records=parent.records,
-                      started=self.clock.now())
+                      started=self.clock.now(), frozen=parent.time)
         frame.tx = tx
         token = _logs.current.set(frame)
         error: BaseException | None = None
@@ -278,14 +291,15 @@ class Executor:
             frame.tx = None
             frame.finish(error)
 
-    def make_ctx(self, kind: str, frame: Frame, tx: Transaction | None = None) -> Any:
+    def make_ctx(self, kind: str, frame: Frame, tx: Transaction | None = None,
+                 journal: QueryJournal | None = None) -> Any:
         """The ``ctx`` of an execution of ``kind``: the one place ctx objects are built."""
         if kind == "query":
             assert tx is not None
-            return QueryCtx(frame, self._reader(tx))
+            return QueryCtx(frame, self._reader(tx, frame.warn, journal))
         if kind == "mutation":
             assert tx is not None
-            return MutationCtx(frame, self._writer(tx))
+            return MutationCtx(frame, self._writer(tx, frame.warn))
         return ActionCtx(frame)
 
     def close(self) -> None:

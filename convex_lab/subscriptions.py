@@ -5,6 +5,13 @@ identity; identical subscriptions (equal identities) share one execution. Each r
 read set; a :class:`~convex_lab.store.readindex.ReadIndex` maps each commit (the store's
 ``commits`` event) back to the executions whose reads it touched, and only those re-run.
 
+Each execution keeps a query journal (reference §4.5, ``store.database.QueryJournal``): after a
+successful run it holds where the run's ``paginate()`` ended, and later runs read up to there, so
+a live page grows or shrinks as documents come and go but never shifts (``[1, 2, 3]`` becomes
+``[1, 2, 2.5, 3]`` with the same ``continueCursor``). The journal lives beside the execution, not
+in its arguments. A new subscription joins an existing execution only while that one has no
+recorded page end; otherwise it starts its own page, as a fresh Convex subscription would.
+
 Invariants
 ----------
 * **One snapshot.** A refresh pins the latest visible snapshot and re-runs every invalidated
@@ -23,6 +30,7 @@ Invariants
 
 from __future__ import annotations
 
+import itertools
 import threading
 import weakref
 from collections.abc import Callable, Mapping
@@ -30,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from convex_lab._loop import kernel_loop
 from convex_lab._runtime import for_client
+from convex_lab.errors import CLOSED_MESSAGE, BackendClosedError
 from convex_lab.events import report
 from convex_lab.store.readindex import ReadIndex
 from convex_lab.values import values_equal
@@ -38,6 +47,7 @@ if TYPE_CHECKING:
     from convex_lab.backend import Backend
     from convex_lab.context import Auth
     from convex_lab.functions import FunctionDef, FunctionLike
+    from convex_lab.store.database import QueryJournal
     from convex_lab.store.engine import Commit
     from convex_lab.store.readset import ReadSet
 
@@ -49,11 +59,14 @@ def _report(what: str) -> None:
 class _Execution:
     """One query run repeatedly: shared by identical live queries (or owned by one page)."""
 
-    __slots__ = ("__weakref__", "args", "auth", "dirty", "error", "key", "lives", "manager",
-                 "path", "public_only", "ran", "status", "value", "version")
+    __slots__ = ("__weakref__", "args", "auth", "dirty", "error", "journal", "key", "lives",
+                 "manager", "path", "public_only", "ran", "status", "value", "version")
 
     def __init__(self, manager: SubscriptionManager, key: Any, path: str, args: dict[str, Any],
                  *, auth: Auth | None, public_only: bool) -> None:
+        from convex_lab.store.database import QueryJournal  # noqa: PLC0415 (loaded with a store)
+
+        self.journal: QueryJournal = QueryJournal()
         self.manager = manager
         self.key = key
         self.path = path
@@ -70,13 +83,18 @@ class _Execution:
     def run(self, snapshot: int | None) -> tuple[bool, bool]:
         """Re-run at ``snapshot``; returns (value changed, anything changed)."""
         manager = self.manager
+        backend = manager.backend
         reads: list[ReadSet] = []
         try:
-            value = manager.backend.run_function(
+            if backend.closed:
+                raise BackendClosedError(CLOSED_MESSAGE)
+            # The executor directly (Backend.run_function, which checks the same, has no
+            # journal to pass): the journal is the execution's, never in the arguments.
+            value = backend.executor.call(
                 self.path, self.args, kind="query", identity=self.auth,
                 public_only=self.public_only,
                 caller="client" if self.public_only else "backend", snapshot=snapshot,
-                on_reads=reads.append)
+                on_reads=reads.append, journal=self.journal)
             error: BaseException | None = None
         except Exception as e:  # noqa: BLE001 (a failing query shows its error, stays live)
             # A client's live query holds what a client may see: no server frames.
@@ -216,6 +234,7 @@ class SubscriptionManager:
         self._lock = threading.RLock()
         self._refresh_lock = threading.RLock()
         self._dirty: set[_Execution] = set()
+        self._own = itertools.count()  # keys of executions that could not be shared
         self._scheduled = False
         self._loop = kernel_loop()
         executor = backend.executor
@@ -232,9 +251,13 @@ class SubscriptionManager:
         fn = self.backend.resolve(ref, "query", public_only=public_only,
                                   caller="client" if public_only else "backend")
         args = dict(args or {})
-        key = (fn.path, _args_key(args), _auth_key(auth), public_only)
+        key: tuple[Any, ...] = (fn.path, _args_key(args), _auth_key(auth), public_only)
         with self._lock:
             ex = self._executions.get(key)
+            if ex is not None and ex.journal.end_cursor is not None:
+                # Its page's end is recorded (it may have grown since): a new subscriber gets
+                # its own first page, as a fresh Convex subscription gets a fresh journal.
+                key, ex = (*key, next(self._own)), None
             fresh = ex is None
             if ex is None:
                 ex = self._executions[key] = _Execution(self, key, fn.path, args, auth=auth,

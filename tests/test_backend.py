@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -173,6 +175,8 @@ def test_logs_capture_is_per_thread(app: cl.App, backend: cl.Backend) -> None:
     def talk(ctx, who: str):  # type: ignore[no-untyped-def]
         for i in range(3):
             print(who, i)
+            print(who, "err", i, file=sys.stderr)
+            logging.getLogger("test_backend.talk").warning("%s warn %d", who, i)
             if i == 0:
                 barrier.wait(timeout=5)
 
@@ -183,7 +187,73 @@ def test_logs_capture_is_per_thread(app: cl.App, backend: cl.Backend) -> None:
     for t in threads:
         t.join()
     lines = sorted(tuple(e["lines"]) for e in backend.logs())
-    assert lines == [("a 0", "a 1", "a 2"), ("b 0", "b 1", "b 2")]
+    assert lines == [tuple(line for i in range(3) for line in (
+        f"{w} {i}", f"[ERROR] {w} err {i}", f"[WARN] {w} warn {i}")) for w in ("a", "b")]
+
+
+def test_logs_capture_stderr_and_logging_with_convexs_levels(
+        app: cl.App, backend: cl.Backend, capfd: pytest.CaptureFixture[str],
+        caplog: pytest.LogCaptureFixture) -> None:
+    log = logging.getLogger("test_backend.noisy")
+    verbose = logging.getLogger("test_backend.noisy.verbose")
+
+    @app.mutation
+    def noisy(ctx):  # type: ignore[no-untyped-def]
+        print("to stdout")
+        print("to stderr", file=sys.stderr)
+        log.warning("careful with %s", "that")
+        log.error("bad\nsecond line")
+        log.critical("worse")
+        log.info("below the logger's level: dropped, as logging drops it")
+        verbose.debug("a detail")
+        verbose.info("some news")
+        try:
+            1 / 0  # noqa: B018
+        except ZeroDivisionError:
+            log.exception("it failed")
+
+    verbose.setLevel(logging.DEBUG)
+    try:
+        with caplog.at_level(logging.WARNING, logger="test_backend.noisy"):
+            backend.mutation(noisy)
+            log.warning("outside a function")  # the handlers get it, as before
+    finally:
+        verbose.setLevel(logging.NOTSET)
+    lines = backend.logs()[-1]["lines"]
+    assert lines[:9] == [
+        "to stdout", "[ERROR] to stderr", "[WARN] careful with that", "[ERROR] bad",
+        "[ERROR] second line", "[ERROR] worse", "[DEBUG] a detail", "[INFO] some news",
+        "[ERROR] it failed"]
+    assert lines[9] == "[ERROR] Traceback (most recent call last):"
+    assert lines[-1] == "[ERROR] ZeroDivisionError: division by zero"
+    # Inside the function nothing reached the streams or the logging handlers.
+    assert capfd.readouterr() == ("", "")
+    assert [r.getMessage() for r in caplog.records] == ["outside a function"]
+
+
+def test_partial_lines_of_different_levels_never_merge(app: cl.App, backend: cl.Backend) -> None:
+    @app.action
+    def interleaved(ctx):  # type: ignore[no-untyped-def]
+        sys.stdout.write("half ")
+        sys.stderr.write("an error\n")
+        sys.stdout.write("and the rest\n")
+        sys.stderr.write("unfinished")
+
+    backend.action(interleaved)
+    assert backend.logs()[-1]["lines"] == ["[ERROR] an error", "half and the rest",
+                                           "[ERROR] unfinished"]
+
+
+def test_stderr_outside_functions_and_after_a_commit_reaches_the_streams(
+        app: cl.App, backend: cl.Backend, capfd: pytest.CaptureFixture[str]) -> None:
+    backend.mutation("messages:send", {"body": "installs the routers"})
+    print("cell output", file=sys.stderr)
+    # A commit listener runs after the mutation's handler: its output is not the mutation's.
+    remove = backend.add_commit_listener(lambda: print("listener", file=sys.stderr))
+    backend.mutation("messages:send", {"body": "x"})
+    remove()
+    assert capfd.readouterr().err == "cell output\nlistener\n"
+    assert backend.logs()[-1]["lines"] == []
 
 
 # Deploys and persistence -----------------------------------------------------------------------

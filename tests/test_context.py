@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import time
+import warnings
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -12,6 +15,7 @@ import convex_lab as cl
 from convex_lab import ConvexError, Int64, v
 from convex_lab.context import ActionCtx, MutationCtx, QueryCtx
 from convex_lab.errors import ArgumentValidationError, FunctionError
+from convex_lab.store.database import UnknownTableWarning
 
 
 @pytest.fixture
@@ -52,13 +56,39 @@ def test_query_ctx_is_read_only(app: cl.App, backend: cl.Backend) -> None:
     assert seen == {"ctx": QueryCtx, "insert": False, "run_query": True}
 
 
-def test_query_cannot_write(app: cl.App, backend: cl.Backend) -> None:
+@pytest.mark.parametrize(("verb", "args"), [
+    ("insert", ("notes", {"body": "x"})), ("patch", ("notes", "id", {"body": "y"})),
+    ("replace", ("notes", "id", {"body": "y"})), ("delete", ("notes", "id"))])
+def test_query_cannot_write(app: cl.App, backend: cl.Backend, verb: str,
+                            args: tuple[Any, ...]) -> None:
     @app.query
     def sneaky(ctx):  # type: ignore[no-untyped-def]
-        return ctx.db.insert("notes", {"body": "x"})
+        return getattr(ctx.db, verb)(*args)
 
-    with pytest.raises(AttributeError):
+    with pytest.raises(AttributeError) as info:
         backend.query(sneaky)
+    message = str(info.value)
+    assert f"ctx.db.{verb}() is not available in a query: queries are read-only" in message
+    assert "Write in a mutation instead" in message and "%%mutation" in message
+
+    @app.query
+    def typo(ctx):  # type: ignore[no-untyped-def]
+        return ctx.db.insrt
+
+    with pytest.raises(AttributeError, match=r"has no attribute 'insrt'$"):  # others: as usual
+        backend.query(typo)
+
+
+@pytest.mark.parametrize("kind", ["query", "mutation"])
+def test_system_tables_are_read_only_everywhere(app: cl.App, backend: cl.Backend,
+                                                kind: str) -> None:
+    def write_system(ctx):  # type: ignore[no-untyped-def]
+        return ctx.db.system.insert("_scheduled_functions", {})
+
+    fn = getattr(app, kind)(write_system)
+    with pytest.raises(AttributeError, match=r"ctx\.db\.system\.insert\(\) is not available: "
+                                             r"system tables are read-only.*ctx\.scheduler"):
+        getattr(backend, kind)(fn)
 
 
 def test_mutation_ctx(app: cl.App, backend: cl.Backend) -> None:
@@ -328,3 +358,155 @@ def test_validators_for_v_id_args(app: cl.App, backend: cl.Backend) -> None:
     assert backend.query(name_of, {"channel": channel}) == "c"
     with pytest.raises(ArgumentValidationError):
         backend.query(name_of, {"channel": note})
+
+
+# An unknown table (issue 9 item 5) -------------------------------------------------------------
+
+
+def _chat_schema() -> Any:
+    return cl.define_schema({"messages": cl.define_table({"body": v.string()}),
+                             "channels": cl.define_table({"name": v.string()})})
+
+
+def test_querying_a_misspelt_table_warns_with_a_did_you_mean(app: cl.App,
+                                                            backend: cl.Backend) -> None:
+    app.schema = _chat_schema()
+
+    @app.query
+    def typo(ctx):  # type: ignore[no-untyped-def]
+        first = ctx.db.query("mesages").collect()
+        again = ctx.db.query("mesages").take(5)  # the same name again: no second warning
+        other = ctx.db.query("chanels").first()
+        return [first, again, other]
+
+    backend.mutation(app.mutation(lambda ctx: ctx.db.insert("messages", {"body": "hi"}),
+                                  name="seed"))
+    with pytest.warns(UnknownTableWarning) as warned:
+        assert backend.query(typo) == [[], [], None]  # empty, as in Convex
+    assert [str(w.message) for w in warned] == [
+        "ctx.db.query('mesages'): there is no table 'mesages' (it is not in the schema and has "
+        "no documents), so the query returns nothing. Did you mean 'messages'? The schema's "
+        "tables: channels, messages.",
+        "ctx.db.query('chanels'): there is no table 'chanels' (it is not in the schema and has "
+        "no documents), so the query returns nothing. Did you mean 'channels'? The schema's "
+        "tables: channels, messages."]
+    assert warned[0].filename == __file__  # shown at the user's line, not inside convex_lab
+    lines = backend.logs()[-1]["lines"]
+    assert [line[:40] for line in lines] == ["[WARN] ctx.db.query('mesages'): there is",
+                                             "[WARN] ctx.db.query('chanels'): there is"]
+    with pytest.warns(UnknownTableWarning):  # once per run: the next run says it again
+        backend.query(typo)
+
+
+def test_no_warning_without_a_schema_or_for_a_table_with_documents(
+        app: cl.App, backend: cl.Backend) -> None:
+    @app.query
+    def look(ctx, table: str):  # type: ignore[no-untyped-def]
+        return len(ctx.db.query(table).collect())
+
+    @app.mutation
+    def note(ctx):  # type: ignore[no-untyped-def]
+        ctx.db.insert("notes", {"body": "x"})
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert backend.query(look, {"table": "mesages"}) == 0  # no schema: Convex is silent
+        app.schema = _chat_schema()
+        backend.mutation(note)  # a table outside the schema, with documents
+        assert backend.query(look, {"table": "notes"}) == 1
+        assert backend.query(look, {"table": "channels"}) == 0  # in the schema, still empty
+    assert all(not e["lines"] for e in backend.logs())
+
+
+def test_warnings_as_errors_make_the_query_fail_at_the_users_line(
+        app: cl.App, backend: cl.Backend) -> None:
+    app.schema = _chat_schema()
+
+    @app.mutation
+    def careless(ctx):  # type: ignore[no-untyped-def]
+        ctx.db.insert("messages", {"body": "written first"})
+        return ctx.db.query("mesages").collect()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnknownTableWarning)
+        with pytest.raises(UnknownTableWarning, match="Did you mean 'messages'"):
+            backend.mutation(careless)
+    assert backend.query(_bodies_of(app)) == []  # the mutation rolled back
+
+
+def _bodies_of(app: cl.App) -> Any:
+    @app.internal_query(name="_test:message_bodies")
+    def bodies(ctx):  # type: ignore[no-untyped-def]
+        return [d["body"] for d in ctx.db.query("messages").collect()]
+
+    return bodies
+
+
+# cl.now() (issue 9 item 12, DESIGN §8) -----------------------------------------------------------
+
+
+def test_now_is_frozen_in_queries_and_mutations_and_moves_in_actions(
+        app: cl.App, backend: cl.Backend) -> None:
+    @app.internal_query
+    def query_times(ctx):  # type: ignore[no-untyped-def]
+        first = cl.now()
+        time.sleep(0.02)
+        return [first, cl.now()]
+
+    @app.mutation
+    def mutation_times(ctx):  # type: ignore[no-untyped-def]
+        first = cl.now()
+        time.sleep(0.02)
+        nested = ctx.run_query(query_times)  # a nested query shares its caller's time
+        ctx.db.insert("notes", {"at": cl.now()})
+        return [first, *nested, cl.now()]
+
+    @app.action
+    def action_times(ctx):  # type: ignore[no-untyped-def]
+        first = cl.now()
+        time.sleep(0.02)
+        inner = ctx.run_query(query_times)  # its own transaction, its own start
+        return [first, *inner, cl.now()]
+
+    before = time.time() * 1000
+    q = backend.query(query_times)
+    m = backend.mutation(mutation_times)
+    a = backend.action(action_times)
+    after = time.time() * 1000
+    assert q[0] == q[1] and before <= q[0] <= after
+    assert len(set(m)) == 1 and q[0] <= m[0] <= after
+    assert a[1] == a[2] and a[1] >= a[0] + 19 and a[3] >= a[2] + 19  # the clock moves
+    stored = backend.query(_notes_at(app))
+    assert stored == [m[0]]
+
+
+def _notes_at(app: cl.App) -> Any:
+    @app.internal_query(name="_test:notes_at")
+    def notes_at(ctx):  # type: ignore[no-untyped-def]
+        return [d["at"] for d in ctx.db.query("notes").collect()]
+
+    return notes_at
+
+
+def test_now_follows_the_backends_virtual_clock(app: cl.App) -> None:
+    @app.internal_mutation
+    def stamp(ctx, label: str):  # type: ignore[no-untyped-def]
+        ctx.db.insert("notes", {"label": label, "at": cl.now()})
+
+    @app.mutation
+    def later(ctx):  # type: ignore[no-untyped-def]
+        ctx.scheduler.run_after(timedelta(minutes=10), stamp, {"label": "scheduled"})
+
+    with cl.Backend(app=app, clock="virtual") as backend:
+        start = backend.clock.now()
+        backend.mutation(stamp, {"label": "now"})
+        backend.mutation(later)
+        backend.clock.advance(timedelta(hours=1))
+        assert backend.query(_notes_at(app)) == [start, start + 600_000]  # the job's due time
+        # Outside functions: the default backend's clock.
+        old = cl.set_default_backend(backend)
+        try:
+            assert cl.now() == backend.clock.now() == start + 3_600_000
+        finally:
+            cl.set_default_backend(old)
+    assert abs(cl.now() - time.time() * 1000) < 60_000  # the (real) default backend again

@@ -4,6 +4,10 @@ Each notebook must run top to bottom without an error. For the notebooks listed 
 expression of the cells tagged below must display exactly the expected ``text/plain`` value, so
 the tutorial and the engine cannot drift apart silently. The kernel is this environment's Python
 (ipykernel's ``python3`` kernelspec), so it imports the convex_lab under test.
+
+The executed notebook is also what a saved ``.ipynb`` holds: every widget output must carry a
+readable ``text/plain`` and ``text/html`` fallback (not ``<... object at 0x...>``) with the state
+after the last cell, and nbconvert must show that fallback where it has no widget state.
 """
 
 import ast
@@ -34,7 +38,7 @@ QUICKSTART_EXPECTED: dict[str, object] = {
     "reopened-count": 2,
     "cleanup": False,
 }
-# 01-quickstart.ipynb, the chat tutorial (seeded 3 messages; 2 more from a cell, 1 from %convex run)
+# 01-chat.ipynb, the chat tutorial (seeded 3 messages; 2 more from a cell, 1 from %convex run)
 CHAT_EXPECTED: dict[str, object] = {
     "seeded": 3,
     "after-sends": ["Does it scale?", "Look up: the table and the chart just changed."],
@@ -49,15 +53,19 @@ SCHEDULING_EXPECTED: dict[str, object] = {
     "after-1h": ["Tea is ready", "Stretch your legs", "Call Grace"],
     "job-states": {"success": 3, "canceled": 1},
     "digests": 7,
+    # delivered at the virtual time each was due (cl.now() inside the scheduled mutation)
+    "delivery-minutes": [("Tea is ready", 10.0), ("Stretch your legs", 25.0),
+                         ("Call Grace", 60.0)],
 }
 EXPECTED_BY_NOTEBOOK: dict[str, dict[str, object]] = {
     "00-quickstart.ipynb": QUICKSTART_EXPECTED,
-    "01-quickstart.ipynb": CHAT_EXPECTED,
+    "01-chat.ipynb": CHAT_EXPECTED,
     "02-scheduling.ipynb": SCHEDULING_EXPECTED,
 }
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-f]+>")
 
 pytestmark = pytest.mark.notebook
 
@@ -138,8 +146,52 @@ def _widget_state(nb: Any, cell_id: str) -> dict[str, Any]:
     return state
 
 
+def _widget_outputs(nb: Any, cell_id: str | None = None) -> list[Any]:
+    """The widget outputs (of one cell, or of every cell) as the saved notebook holds them."""
+    cells = [_cell(nb, cell_id)] if cell_id is not None else [
+        c for c in nb.cells if c.cell_type == "code"]
+    return [output for c in cells for output in c.outputs
+            if output.output_type in ("display_data", "execute_result")
+            and WIDGET_VIEW in output.get("data", {})]
+
+
+def _fallback(nb: Any, cell_id: str) -> tuple[str, str]:
+    """``(text/plain, text/html)`` of the one widget a cell displayed."""
+    outputs = _widget_outputs(nb, cell_id)
+    assert len(outputs) == 1, f"cell {cell_id!r}: expected one widget output, got {len(outputs)}"
+    data = outputs[0].data
+    return str(data.get("text/plain", "")), str(data.get("text/html", ""))
+
+
+def _check_fallbacks(nb: Any, name: str) -> None:
+    """Every widget output carries a readable fallback: a title line in text/plain (never the
+    object's repr) and an HTML block GitHub and nbviewer can show."""
+    for output in _widget_outputs(nb):
+        plain, html = output.data.get("text/plain", ""), output.data.get("text/html", "")
+        assert plain.strip() and not OBJECT_REPR.search(plain), f"{name}: text/plain {plain!r}"
+        assert '<div class="cl-fallback"' in html, f"{name}: text/html {html[:200]!r}"
+        assert not OBJECT_REPR.search(html), f"{name}: text/html {html[:200]!r}"
+
+
+def _html_without_widget_state(nb: Any) -> str:
+    """nbconvert's HTML of ``nb`` saved without widget state (as JupyterLab saves it by
+    default): each widget output falls back to its text/html."""
+    _require("nbconvert")
+    import copy
+
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    saved = nbformat.reads(nbformat.writes(nb), as_version=4)  # a save and a reopen
+    nbformat.validate(saved)
+    stripped = copy.deepcopy(saved)
+    stripped.metadata.pop("widgets", None)
+    body, _ = HTMLExporter().from_notebook_node(stripped)
+    return str(body)
+
+
 def _check_chat_tutorial(nb: Any) -> None:
-    """01-quickstart.ipynb: the live table, the live chart and the function runner are anywidget
+    """01-chat.ipynb: the live table, the live chart and the function runner are anywidget
     views of convex_lab's bundle, the table follows list_messages, the chart is a rendered PNG.
 
     nbclient has no front-end and keeps only the widget updates sent while a cell runs, so
@@ -171,6 +223,25 @@ def _check_chat_tutorial(nb: Any) -> None:
         for output in _cell(nb, "convex-run").outputs
     )
     assert "messages" in run_output, f"%convex run send displayed {run_output!r}"
+
+    # The saved outputs: the live table's fallback holds the messages sent by LATER cells too
+    # (kept current after each cell), the chart's its last PNG, the runner's its functions.
+    plain, html = _fallback(nb, "live-table")
+    assert plain.startswith("Live query list_messages(channel="), plain
+    assert "6 rows" in plain and "updated " in plain, plain
+    for body in ("Hello, world!", "Does it scale?", "Sent with %convex run"):
+        assert body in plain and body in html, (body, plain)
+    assert "<table>" in html and "<th>author</th>" in html, html
+    _, chart_html = _fallback(nb, "live-chart")
+    assert "Live query" in chart_html and "messages_per_author" in chart_html
+    assert '<img class="cl-render-img"' in chart_html and "data:image/png;base64," in chart_html
+    runner_plain, _ = _fallback(nb, "function-runner")
+    assert runner_plain.startswith("Function runner send"), runner_plain
+    assert "list_messages" in runner_plain and "create_channel" in runner_plain
+
+    converted = _html_without_widget_state(nb)
+    assert "Sent with %convex run" in converted and 'class="cl-fallback"' in converted
+    assert not OBJECT_REPR.search(converted.replace("&lt;", "<").replace("&gt;", ">"))
 
 
 def _printed(nb: Any, cell_id: str) -> str:
@@ -204,6 +275,15 @@ def _check_scheduling_tutorial(nb: Any) -> None:
     assert live["_view"] == "live_query" and live["path"] == "list_reminders"
     assert live["value"] == ["Tea is ready", "Stretch your legs", "Call Grace"], live["value"]
 
+    jobs_plain, jobs_html = _fallback(nb, "jobs-widget")
+    assert jobs_plain.startswith("Scheduled functions · 10 success, 1 canceled"), jobs_plain
+    assert "send_reminder" in jobs_html and "canceled" in jobs_html
+    crons_plain, _ = _fallback(nb, "crons-widget")
+    assert "digest" in crons_plain and "daily at 09:00 UTC" in crons_plain, crons_plain
+    live_plain, _ = _fallback(nb, "live-reminders")
+    assert all(text in live_plain for text in ("Tea is ready", "Stretch your legs",
+                                               "Call Grace")), live_plain
+
     assert _printed(nb, "advance-10m").strip().endswith("(1 scheduled function ran)")
     assert _printed(nb, "advance-week").strip().endswith("(7 scheduled functions ran)")
     status = _printed(nb, "status")
@@ -211,7 +291,7 @@ def _check_scheduling_tutorial(nb: Any) -> None:
     assert "Crons:\n  digest: daily at 09:00 UTC, next " in status, status
 
 
-EXTRA_CHECKS = {"01-quickstart.ipynb": _check_chat_tutorial,
+EXTRA_CHECKS = {"01-chat.ipynb": _check_chat_tutorial,
                 "02-scheduling.ipynb": _check_scheduling_tutorial}
 
 
@@ -238,5 +318,6 @@ def test_notebook_runs(path: Path) -> None:
         except (ValueError, SyntaxError):
             value = got
         assert value == want, f"{path.name} [{tag}]: expected {want!r}, displayed {got}"
+    _check_fallbacks(nb, path.name)
     if path.name in EXTRA_CHECKS:
         EXTRA_CHECKS[path.name](nb)

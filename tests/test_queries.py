@@ -15,7 +15,7 @@ import pytest
 
 from convex_lab.errors import ConvexLabError, EvalError, InvalidCursorError, InvalidIndexRangeError
 from convex_lab.schema import define_schema, define_table
-from convex_lab.store.database import DatabaseReader, DatabaseWriter
+from convex_lab.store.database import DatabaseReader, DatabaseWriter, UnknownTableWarning
 from convex_lab.store.engine import Store
 from convex_lab.validators import v
 from convex_lab.values import UNDEFINED, Int64, sort_key
@@ -257,9 +257,11 @@ def test_unknown_index_and_unknown_table(store: Store) -> None:
         read(store, lambda db: db.query("items").with_index("by_nothing").collect())
     assert e.value.code == "IndexNotFound"
     assert "by_nothing" in str(e.value)
-    # a table that does not exist is simply empty
-    assert read(store, lambda db: db.query("ghosts").collect()) == []
-    assert read(store, lambda db: db.query("ghosts").first()) is None
+    # a table that does not exist is simply empty (with a warning: it is not in the schema)
+    with pytest.warns(UnknownTableWarning, match="no table 'ghosts'"):
+        assert read(store, lambda db: db.query("ghosts").collect()) == []
+    with pytest.warns(UnknownTableWarning):
+        assert read(store, lambda db: db.query("ghosts").first()) is None
     # a declared index on a table with no documents yet works
     assert read(store, lambda db: db.query("counts").with_index("by_n", lambda q: q.eq("n", 1))
                 .collect()) == []
@@ -362,7 +364,8 @@ def test_take_first_unique_and_iteration(store: Store) -> None:
     assert read(store, lambda db: db.query("items").take(0)) == []
     assert len(read(store, lambda db: db.query("items").take(100))) == 5
     assert read(store, lambda db: db.query("items").order("desc").first())["a"] == 4.0
-    assert read(store, lambda db: db.query("ghosts").first()) is None
+    with pytest.warns(UnknownTableWarning):
+        assert read(store, lambda db: db.query("ghosts").first()) is None
     assert read(store, lambda db: [d["a"] for d in db.query("items").order("desc")]) == [
         4.0, 3.0, 2.0, 1.0, 0.0]
     one = read(store, lambda db: db.query("items").with_index("by_a", lambda q: q.eq("a", 3.0))
@@ -462,7 +465,9 @@ def test_pages_concatenate_to_the_full_result(store: Store, order: str, n: int) 
 
 
 def test_empty_and_exhausted_pagination(store: Store) -> None:
-    page = read(store, lambda db: db.query("ghosts").paginate({"numItems": 5, "cursor": None}))
+    with pytest.warns(UnknownTableWarning):
+        page = read(store, lambda db: db.query("ghosts").paginate({"numItems": 5,
+                                                                   "cursor": None}))
     assert page["page"] == []
     assert page["isDone"] is True
     insert_all(store, "items", [{"a": 1.0}])

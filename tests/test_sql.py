@@ -63,13 +63,13 @@ def test_views_are_typed_from_the_schema(backend: cl.Backend) -> None:
     (general,) = backend.import_documents("channels", [{"name": "general"}])
     backend.import_documents("messages", [_message(general)])
     assert _types(backend, "messages") == {
-        "_id": "VARCHAR", "_creationTime": "DOUBLE", "channel": "VARCHAR", "author": "VARCHAR",
+        "_id": "VARCHAR", "_creationTime": "TIMESTAMP", "channel": "VARCHAR", "author": "VARCHAR",
         "score": "DOUBLE", "count": "BIGINT", "pinned": "BOOLEAN", "edited": "BOOLEAN",
         "reply_to": "VARCHAR", "mood": "VARCHAR", "tags": "JSON", "meta": "JSON",
     }
     # Fields all members of a union agree on are typed; the rest are JSON.
     assert _types(backend, "shapes") == {
-        "_id": "VARCHAR", "_creationTime": "DOUBLE", "kind": "VARCHAR", "r": "JSON",
+        "_id": "VARCHAR", "_creationTime": "TIMESTAMP", "kind": "VARCHAR", "r": "JSON",
         "side": "DOUBLE"}
     row = backend.sql("SELECT * FROM messages").iloc[0]
     assert row["channel"] == general and row["author"] == "ada" and row["score"] == 1.5
@@ -104,20 +104,119 @@ def test_special_floats_and_missing_versus_null(backend: cl.Backend) -> None:
     assert df["meta"].iloc[3] == '{"n":5}' and pd.isna(df["meta"].iloc[0])
 
 
-def test_schemaless_tables_get_one_json_column_per_field_seen() -> None:
+def test_schemaless_tables_are_typed_from_their_data() -> None:
+    """Issue 9 item 8: what a newcomer types first works on a table without a schema."""
     with cl.Backend(app=cl.App()) as b:
-        b.import_documents("notes", [{"title": "a", "n": 1}, {"title": "b", "blob": b"\x01",
-                                                             "odd/name~": None}])
-        assert _types(b, "notes") == {"_id": "VARCHAR", "_creationTime": "DOUBLE",
-                                      "title": "JSON", "n": "JSON", "blob": "JSON",
-                                      "odd/name~": "JSON"}
-        df = b.sql('SELECT title, n, blob, "odd/name~" AS odd FROM notes ORDER BY title')
-        assert list(df["title"]) == ['"a"', '"b"']
-        assert df["n"].iloc[0] == "1.0" and pd.isna(df["n"].iloc[1])  # a plain int is float64
-        assert df["blob"].iloc[1] == '{"$bytes":"AQ=="}'
-        assert pd.isna(df["odd"].iloc[0]) and df["odd"].iloc[1] == "null"  # missing vs null
-        # JSON columns work with DuckDB's JSON operators.
-        assert b.sql("SELECT title ->> '$' AS t FROM notes ORDER BY t")["t"].tolist() == ["a", "b"]
+        b.import_documents("notes", [
+            {"title": "hello", "n": 1.5, "count": Int64(1), "done": False, "tags": ["x"],
+             "mixed": 1.0, "blob": b"\x01", "maybe": None},
+            {"title": "again", "n": 2, "count": Int64(2), "done": True, "tags": [],
+             "mixed": "one", "maybe": "set", "odd/name~": None}])
+        assert _types(b, "notes") == {
+            "_id": "VARCHAR", "_creationTime": "TIMESTAMP", "title": "VARCHAR", "n": "DOUBLE",
+            "count": "BIGINT", "done": "BOOLEAN", "tags": "JSON", "mixed": "JSON",
+            "blob": "JSON", "maybe": "VARCHAR", "odd/name~": "JSON"}
+        hello = b.sql("SELECT title, n + 1 AS next, count * 2 AS twice, NOT done AS todo "
+                      "FROM notes WHERE title = 'hello'")
+        assert hello.to_dict("records") == [
+            {"title": "hello", "next": 2.5, "twice": 2, "todo": True}]
+        df = b.sql('SELECT title, tags, mixed, blob, maybe, "odd/name~" AS odd FROM notes '
+                   "ORDER BY title")
+        assert list(df["tags"]) == ["[]", '["x"]'] and list(df["mixed"]) == ['"one"', "1.0"]
+        assert pd.isna(df["blob"].iloc[0]) and df["blob"].iloc[1] == '{"$bytes":"AQ=="}'
+        assert df["maybe"].iloc[0] == "set" and pd.isna(df["maybe"].iloc[1])  # null: SQL NULL
+        assert df["odd"].iloc[0] == "null" and pd.isna(df["odd"].iloc[1])  # JSON: null vs missing
+        # JSON columns still work with DuckDB's JSON operators.
+        assert b.sql("SELECT tags ->> '$[0]' AS t FROM notes WHERE done = false")["t"].tolist() \
+            == ["x"]
+
+
+def test_column_types_follow_the_data_as_it_changes() -> None:
+    app = _counter_app()
+
+    @app.mutation(name="set_any")
+    def set_any(ctx: Any, id: str, body: Any) -> None:
+        ctx.db.patch(id, {"body": body})
+
+    with cl.Backend(app=app) as b:
+        first = b.mutation("add", {"body": "one"})
+        b.import_documents("others", [{"x": 1.0}])
+        assert _types(b, "items")["body"] == "VARCHAR"
+        assert _types(b, "items")["body"] == "VARCHAR"  # unchanged: remembered
+        b.mutation("set_any", {"id": first, "body": 1.0})
+        assert _types(b, "items")["body"] == "DOUBLE"
+        second = b.mutation("add", {"body": "two"})
+        assert _types(b, "items")["body"] == "JSON"
+        for i in range(100):  # other tables' commits (and a trimmed commit log) change nothing
+            b.import_documents("others", [{"x": float(i)}])
+        assert _types(b, "items")["body"] == "JSON" and _types(b, "others")["x"] == "DOUBLE"
+        b.mutation("remove", {"id": second})
+        assert _types(b, "items")["body"] == "DOUBLE"
+
+
+def test_creation_time_is_a_utc_timestamp_to_the_millisecond() -> None:
+    app = cl.App()
+
+    @app.query(name="times")
+    def times(ctx: Any) -> Any:
+        return [d["_creationTime"] for d in ctx.db.query("notes").collect()]
+
+    with cl.Backend(app=app, clock="virtual") as b:
+        b.import_documents("notes", [{"i": float(i)} for i in range(3)])
+        raw = b.query("times")
+        df = b.sql("SELECT i, _creationTime, epoch_ms(_creationTime) AS ms FROM notes")
+        assert list(df["i"]) == [0.0, 1.0, 2.0]  # creation order, to the fraction of a ms
+        assert [int(ms) for ms in df["ms"]] == [math.floor(t) for t in raw]
+        expected = pd.to_datetime([math.floor(t) for t in raw], unit="ms")
+        assert list(df["_creationTime"]) == list(expected)
+
+
+def test_fields_a_schema_leaves_open_are_typed_from_the_data() -> None:
+    schema = cl.define_schema({"events": cl.define_table({
+        "payload": v.any(),
+        "score": v.union(v.string(), v.float64()),
+        "extra": v.optional(v.any()),
+        "ids": v.array(v.string()),
+    })})
+    with cl.Backend(app=cl.App(schema=schema)) as b:
+        b.import_documents("events", [{"payload": "a", "score": 1.0, "ids": []},
+                                      {"payload": "b", "score": 2.5, "ids": ["x"]}])
+        assert _types(b, "events") == {
+            "_id": "VARCHAR", "_creationTime": "TIMESTAMP", "payload": "VARCHAR",
+            "score": "DOUBLE", "extra": "JSON", "ids": "JSON"}
+        assert b.sql("SELECT sum(score) AS s FROM events")["s"].tolist() == [3.5]
+        b.import_documents("events", [{"payload": {"k": 1.0}, "score": "high", "ids": []}])
+        assert _types(b, "events")["payload"] == "JSON" and _types(b, "events")["score"] == "JSON"
+
+
+def test_column_types_hold_every_value_of_the_snapshot_not_only_the_latest() -> None:
+    """The views show a snapshot; memory may already hold later commits. Types come from both,
+    so a value that only the snapshot still has never breaks a cast."""
+    from convex_lab.interop.sql_columns import plan_columns, table_columns
+
+    app = _counter_app()
+
+    @app.mutation(name="set_any")
+    def set_any(ctx: Any, id: str, body: Any) -> None:
+        ctx.db.patch(id, {"body": body})
+
+    with cl.Backend(app=app) as b:
+        first = b.mutation("add", {"body": "one"})
+        store = b.store
+        token, ts = store.pin()  # keeps the commits after ts in the log, as a slow flush would
+        try:
+            b.mutation("set_any", {"id": first, "body": 2.0})  # memory: a number now
+            with store.lock:
+                plan = plan_columns(store, None, ts)
+            columns = table_columns(store, None, plan)
+            assert columns["items"] == {"body": "JSON"}  # "one" at ts, 2.0 in memory
+            cursor = store.sql()
+            cursor.execute(view_sql("items", columns["items"], ts, persisted=True))
+            assert cursor.execute("SELECT body FROM items").fetchall() == [('"one"',)]
+            cursor.close()
+            assert _types(b, "items")["body"] == "DOUBLE"  # the latest snapshot: numbers only
+        finally:
+            store.end(token)
 
 
 def test_int64_columns_round_trip_exactly(backend: cl.Backend) -> None:
@@ -165,7 +264,7 @@ def test_updated_and_deleted_documents_show_their_latest_version(
         b.mutation("edit", {"id": first, "body": "one, edited"})
         b.mutation("edit", {"id": first, "body": "one, edited twice"})
         b.mutation("remove", {"id": second})
-        df = b.sql("SELECT _id, body ->> '$' AS body FROM items")
+        df = b.sql("SELECT _id, body FROM items")
         assert df.to_dict("records") == [{"_id": first, "body": "one, edited twice"}]
         # Every version is still in the store of record; only the view is filtered.
         assert b.store.sql().execute('SELECT count(*) FROM _convex."items"').fetchone() == (5,)
@@ -197,7 +296,7 @@ def test_a_query_never_sees_half_a_mutation() -> None:
         worker = threading.Thread(target=churn)
         worker.start()
         try:
-            totals = {float(b.sql("SELECT sum((balance ->> '$')::DOUBLE) AS t FROM accounts")
+            totals = {float(b.sql("SELECT sum(balance) AS t FROM accounts")
                             ["t"].iloc[0]) for _ in range(40)}
         finally:
             stop.set()

@@ -225,3 +225,121 @@ def test_flush_all_delivers_pending_updates_without_waiting_for_the_loop(chat: A
     before, after = asyncio.run(cell())
     assert before == [] and after == ["now"]
 
+
+
+# The query journal (issue 9 items 9-10, reference §4.5) -----------------------------------------
+
+
+@pytest.fixture
+def numbers() -> Any:
+    app = cl.App(schema=define_schema({
+        "numbers": define_table({"n": v.float64()}).index("by_n", ["n"]),
+    }))
+
+    @app.query(args={"paginationOpts": cl.pagination_opts_validator})
+    def by_n(ctx: Any, paginationOpts: dict[str, Any]) -> Any:  # noqa: N803 (Convex's name)
+        return ctx.db.query("numbers").with_index("by_n").paginate(paginationOpts)
+
+    # What a newcomer writes from the docs' prose: exactly the two documented fields.
+    strict_opts = v.object({"numItems": v.number(), "cursor": v.union(v.string(), v.null())})
+
+    @app.query(args={"paginationOpts": strict_opts})
+    def strict_by_n(ctx: Any, paginationOpts: dict[str, Any]) -> Any:  # noqa: N803
+        return ctx.db.query("numbers").with_index("by_n").paginate(paginationOpts)
+
+    @app.mutation(args={"n": v.float64()})
+    def add(ctx: Any, n: float) -> Any:
+        return ctx.db.insert("numbers", {"n": n})
+
+    @app.mutation(args={"n": v.float64()})
+    def drop(ctx: Any, n: float) -> None:
+        doc = ctx.db.query("numbers").with_index("by_n", lambda q: q.eq("n", n)).unique()
+        ctx.db.delete(doc["_id"])
+
+    backend = cl.Backend(app=app)
+    backend.import_documents("numbers", [{"n": float(n)} for n in range(1, 6)])
+    yield app, backend, locals()
+    backend.close()
+
+
+def _ns(page: Any) -> list[float]:
+    return [d["n"] for d in page["page"]]
+
+
+def test_a_plain_subscription_keeps_its_page_end(numbers: Any) -> None:
+    _, backend, fns = numbers
+    client = backend.client()
+    opts = {"paginationOpts": {"numItems": 3, "cursor": None}}
+    live = client.subscribe(fns["by_n"], opts)
+    first = live.value
+    assert _ns(first) == [1.0, 2.0, 3.0] and not first["isDone"]
+    client.mutation(fns["add"], {"n": 2.5})  # lands inside the page: it grows, never shifts
+    assert _ns(live.value) == [1.0, 2.0, 2.5, 3.0]
+    assert live.value["continueCursor"] == first["continueCursor"]
+    client.mutation(fns["drop"], {"n": 1.0})  # and shrinks
+    assert _ns(live.value) == [2.0, 2.5, 3.0]
+    client.mutation(fns["add"], {"n": 3.5})  # past the page's end: not in it
+    assert _ns(live.value) == [2.0, 2.5, 3.0]
+    # The next page, from the same cursor, starts right after the recorded end.
+    rest = client.query(fns["by_n"], {"paginationOpts": {
+        "numItems": 10, "cursor": live.value["continueCursor"]}})
+    assert _ns(rest) == [3.5, 4.0, 5.0]
+    # The journal is not in the arguments; a new subscription gets a fresh page of 3.
+    assert live.args == opts
+    fresh = client.subscribe(fns["by_n"], opts)
+    assert _ns(fresh.value) == [2.0, 2.5, 3.0] and _ns(live.value) == [2.0, 2.5, 3.0]
+    client.mutation(fns["add"], {"n": 0.5})
+    assert _ns(live.value) == [0.5, 2.0, 2.5, 3.0]
+    assert _ns(fresh.value) == [0.5, 2.0, 2.5, 3.0]
+
+
+def test_paginated_updates_pass_a_strict_pagination_validator(numbers: Any) -> None:
+    _, backend, fns = numbers
+    client = backend.client()
+    pq = client.subscribe_paginated(fns["strict_by_n"], initial_num_items=2)
+    assert [d["n"] for d in pq.results] == [1.0, 2.0]
+    client.mutation(fns["add"], {"n": 1.5})
+    assert pq.error is None and pq.status == "CanLoadMore"
+    assert pq.pages == [[*pq.pages[0]]] and [d["n"] for d in pq.results] == [1.0, 1.5, 2.0]
+    assert pq.load_more(2)
+    client.mutation(fns["add"], {"n": 3.5})
+    assert pq.error is None
+    assert [[d["n"] for d in p] for p in pq.pages] == [[1.0, 1.5, 2.0], [3.0, 3.5, 4.0]]
+
+
+def test_a_page_that_grows_past_twice_its_size_is_split(numbers: Any) -> None:
+    _, backend, fns = numbers
+    client = backend.client()
+    pq = client.subscribe_paginated(fns["by_n"], initial_num_items=2)
+    assert pq.load_more(2)
+    seen: list[list[list[float]]] = []
+    pq.on_update(lambda q: seen.append([[d["n"] for d in p] for p in q.pages]))
+    for n in (1.1, 1.2):
+        client.mutation(fns["add"], {"n": n})
+    assert [[d["n"] for d in p] for p in pq.pages] == [[1.0, 1.1, 1.2, 2.0], [3.0, 4.0]]
+    client.mutation(fns["add"], {"n": 1.3})  # five items > 2 × 2: split at the middle row
+    assert [[d["n"] for d in p] for p in pq.pages] == [[1.0, 1.1, 1.2], [1.3, 2.0], [3.0, 4.0]]
+    assert [d["n"] for d in pq.results] == [1.0, 1.1, 1.2, 1.3, 2.0, 3.0, 4.0]
+    assert seen[-1] == [[1.0, 1.1, 1.2], [1.3, 2.0], [3.0, 4.0]]
+    # Only a split puts endCursor into the arguments, as Convex's client does.
+    opts = [ex.args["paginationOpts"] for ex in pq._pages]
+    assert ["endCursor" in o for o in opts] == [True, True, False]
+    client.mutation(fns["add"], {"n": 1.25})  # the split pages stay live
+    assert [[d["n"] for d in p] for p in pq.pages] == [
+        [1.0, 1.1, 1.2], [1.25, 1.3, 2.0], [3.0, 4.0]]
+
+
+def test_a_query_that_no_longer_fits_its_cursors_restarts_the_pages(numbers: Any) -> None:
+    app, backend, fns = numbers
+    client = backend.client()
+    pq = client.subscribe_paginated(fns["by_n"], initial_num_items=2)
+    assert pq.load_more(2)
+    assert [d["n"] for d in pq.results] == [1.0, 2.0, 3.0, 4.0]
+
+    @app.query(args={"paginationOpts": cl.pagination_opts_validator}, name=fns["by_n"].path)
+    def by_n_desc(ctx: Any, paginationOpts: dict[str, Any]) -> Any:  # noqa: N803
+        return ctx.db.query("numbers").with_index("by_n").order("desc").paginate(paginationOpts)
+
+    backend.refresh_live_queries()
+    assert pq.error is None and [d["n"] for d in pq.results] == [5.0, 4.0]
+    assert len(pq.pages) == 1 and pq.status == "CanLoadMore"

@@ -6,14 +6,11 @@ Contract
 ``Backend.sql(query, params=None)``, which calls it):
 
 * **One view per Convex user table**, named like the table, with ``_id`` (VARCHAR),
-  ``_creationTime`` (DOUBLE) and one column per top-level field. A field is typed from the schema
-  where the type is one SQL type: ``v.string()``/``v.id()``/string literals → VARCHAR,
-  ``v.float64()``/``v.number()`` → DOUBLE (NaN and ±inf included), ``v.int64()`` → BIGINT,
-  ``v.boolean()`` → BOOLEAN, the same wrapped in ``v.optional``/``v.nullable`` → the same type,
-  NULL when missing. Anything else is a JSON column in Convex's ``export_json`` form (int64 as a
-  JSON integer, bytes as ``{"$bytes": ...}``); a missing field is SQL NULL, a Convex ``null`` is
-  JSON ``null``. Tables without a schema (or with ``schema_validation=False``) get one JSON column
-  per top-level field found in their documents.
+  ``_creationTime`` (TIMESTAMP: UTC, to the millisecond; ``epoch_ms(_creationTime)`` gives the
+  milliseconds back) and one column per top-level field, typed from the schema where it says,
+  from the data where it does not, JSON for nested or mixed values (``interop/sql_columns.py``
+  has the rules). JSON columns hold Convex's ``export_json`` form (int64 as a JSON integer,
+  bytes as ``{"$bytes": ...}``).
 * **One snapshot.** Every view shows the latest version of each document as of one commit
   timestamp ``ts`` and hides deleted documents, so a join across tables never sees half a
   mutation. The store of record keeps every version (``store/persist.py``), which is what makes
@@ -40,21 +37,19 @@ pandas and DuckDB load only when this runs: ``import convex_lab`` stays light.
 from __future__ import annotations
 
 import difflib
-import itertools
 import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from convex_lab.errors import CLOSED_MESSAGE, BackendClosedError, SqlError
+from convex_lab.interop.sql_columns import plan_columns, table_columns
 from convex_lab.interop.sql_guard import check_read_only, extension_needed
 
 if TYPE_CHECKING:
     import pandas
 
     from convex_lab.backend import Backend
-    from convex_lab.schema import Schema, TableDefinition
     from convex_lab.store.engine import Store
-    from convex_lab.validators import Validator
 
 # Non-finite float64 values are stored as {"$float": base64(little-endian IEEE 754)}; every such
 # value is ±inf or a NaN (finite ones, -0.0 included, are plain JSON numbers).
@@ -63,62 +58,7 @@ _NEG_INF = "AAAAAAAA8P8="
 
 
 # ---------------------------------------------------------------------------------------------
-# Column types from validators
-
-
-def _sql_type(validator: Validator) -> str:
-    """The one SQL type holding every value ``validator`` admits, else ``"JSON"``."""
-    from convex_lab.validators import (  # noqa: PLC0415 (validators load with a backend)
-        VBoolean,
-        VFloat64,
-        VId,
-        VInt64,
-        VLiteral,
-        VNull,
-        VString,
-        VUnion,
-    )
-
-    validator = validator.as_required()
-    if isinstance(validator, (VString, VId)):
-        return "VARCHAR"
-    if isinstance(validator, VFloat64):
-        return "DOUBLE"
-    if isinstance(validator, VInt64):
-        return "BIGINT"
-    if isinstance(validator, VBoolean):
-        return "BOOLEAN"
-    if isinstance(validator, VLiteral):
-        value = validator.value
-        return ("VARCHAR" if isinstance(value, str) else "BOOLEAN" if isinstance(value, bool)
-                else "BIGINT" if isinstance(value, int) else "DOUBLE")
-    if isinstance(validator, VUnion):
-        # v.nullable(x) and unions of literals: null becomes SQL NULL, the rest must agree.
-        types = {_sql_type(m) for m in validator.members if not isinstance(m, VNull)}
-        if len(types) == 1:
-            return types.pop()
-    return "JSON"
-
-
-def _schema_columns(table_def: TableDefinition) -> dict[str, str] | None:
-    """Field → SQL type from a table's document validator; ``None`` for ``v.any()`` tables."""
-    from convex_lab.validators import VObject, VUnion  # noqa: PLC0415 (as above)
-
-    doc = table_def.document_validator
-    members: Sequence[Any]
-    if isinstance(doc, VObject):
-        members = [doc]
-    elif isinstance(doc, VUnion):  # a union of objects (schema.py allows only those)
-        members = doc.members
-    else:
-        return None
-    per_field: dict[str, set[str]] = {}
-    for member in members:
-        assert isinstance(member, VObject)
-        for name, field_validator in member.fields.items():
-            per_field.setdefault(name, set()).add(_sql_type(field_validator))
-    return {name: (types.pop() if len(types) == 1 else "JSON")
-            for name, types in per_field.items()}
+# Views
 
 
 def _column_expr(fragment: str, sql_type: str) -> str:
@@ -161,39 +101,19 @@ def view_sql(table: str, columns: Mapping[str, str], ts: int, *, persisted: bool
         extract = f", json_extract(doc, [{paths}]) AS _f" if names else ""
         # Latest version per _id as of ts; the store only appends, so this is the document
         # state at that commit, whatever happened after it.
-        source = (f"SELECT _id, _creationTime{extract} FROM _convex.{_ident(table)} "
+        source = (f"SELECT _id, _creationTime AS _ct{extract} FROM _convex.{_ident(table)} "
                   f"WHERE _ts <= {int(ts)} QUALIFY row_number() OVER "
                   "(PARTITION BY _id ORDER BY _ts DESC) = 1 AND NOT _deleted")
     else:
-        source = ("SELECT NULL::VARCHAR AS _id, NULL::DOUBLE AS _creationTime, "
+        source = ("SELECT NULL::VARCHAR AS _id, NULL::DOUBLE AS _ct, "
                   "NULL::JSON[] AS _f WHERE false")
-    cols = ["_id", '_creationTime AS "_creationTime"']
+    # Creation times are float ms with a fraction that only orders documents made in the same
+    # millisecond: the column shows the millisecond, the view keeps the exact order.
+    cols = ["_id", 'epoch_ms(floor(_ct)::BIGINT) AS "_creationTime"']
     cols += [f"{_column_expr(f'_f[{i}]', t)} AS {_ident(n)}"
              for i, (n, t) in enumerate(columns.items(), start=1)]
     return (f"CREATE TEMP VIEW {_ident(table)} AS SELECT {', '.join(cols)} FROM ({source}) "
-            "ORDER BY _creationTime, _id")
-
-
-def table_columns(store: Store, schema: Schema | None) -> dict[str, dict[str, str]]:
-    """Every user table (in the store or the schema) → its columns (field → SQL type)."""
-    names = set(store.user_tables())
-    if schema is not None:
-        names.update(schema.tables)
-    out: dict[str, dict[str, str]] = {}
-    for name in sorted(names):
-        columns = None
-        table_def = schema.table(name) if schema is not None else None
-        if table_def is not None and schema is not None and schema.schema_validation:
-            columns = _schema_columns(table_def)
-        if columns is None:
-            data = store.table(name)
-            # list() of a dict's values is one C call, so no commit can change it mid-copy;
-            # dict.fromkeys over all keys keeps first-seen order at C speed.
-            docs = list(data.docs.values()) if data is not None else []
-            seen = dict.fromkeys(itertools.chain.from_iterable(docs))
-            columns = {f: "JSON" for f in seen if f not in ("_id", "_creationTime")}
-        out[name] = columns
-    return out
+            "ORDER BY _ct, _id")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -241,7 +161,9 @@ def snapshot_sql(target: Backend | Store, query: str, *,
         # after the flush DuckDB holds every commit <= ts (flushing first could miss one).
         ts = store.visible_ts
         schema = store.schema
-    columns = table_columns(store, schema)
+        plan = plan_columns(store, schema, ts)  # documents that type columns: a superset at ts
+    columns = table_columns(store, schema, plan)
+    del plan
     cursor = store.sql()  # flushes; a private connection (DuckDB's are not thread-safe)
     try:
         try:

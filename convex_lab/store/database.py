@@ -8,11 +8,22 @@ Every document handed out is a fresh copy: callers may mutate what they get back
 
 One reader or writer object serves one function execution, which is where Convex's "one
 ``paginate()`` per function" rule is counted; nested calls get their own object over the same
-transaction.
+transaction. It also carries that execution's :class:`QueryJournal` (live queries: the end of
+its ``paginate()`` call, reference §4.5) and reports notices through the ``warn`` it was given.
+
+A query's ``ctx.db`` is read-only: ``insert``, ``patch``, ``replace`` and ``delete`` raise an
+``AttributeError`` saying that writes belong in a mutation; ``ctx.db.system`` is read-only
+everywhere. Querying a table that neither exists nor is in the pushed schema returns nothing,
+as in Convex, with an :class:`UnknownTableWarning` naming the closest schema table (once per
+execution and name); without a schema, or for a table that has documents, nothing is said —
+Convex without a schema answers an unknown table with an empty result too.
 """
 
 from __future__ import annotations
 
+import difflib
+import sys
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from convex_lab.errors import (
@@ -36,6 +47,42 @@ if TYPE_CHECKING:
 
 _good_table_names: set[str] = set()
 _VERB_TEXT = {"patch": "Update", "replace": "Replace", "delete": "Delete"}
+_WRITES = frozenset({"insert", "patch", "replace", "delete"})
+
+
+class UnknownTableWarning(UserWarning):
+    """``ctx.db.query(name)`` of a table that is neither in the store nor in the schema: the
+    query returns nothing (as in Convex), which is usually a misspelt name."""
+
+
+class QueryJournal:
+    """What a query's run decided, for its next runs to decide the same (Convex's query
+    journal, reference §4.5): the end of its ``paginate()`` call.
+
+    A live query keeps one per execution. A run reads ``end_cursor`` (when set, its
+    ``paginate()`` without an ``endCursor`` reads up to there: the page grows or shrinks but
+    never shifts) and, when it succeeds, the executor stores the end that run reached.
+    """
+
+    __slots__ = ("end_cursor",)
+
+    def __init__(self, end_cursor: str | None = None) -> None:
+        self.end_cursor = end_cursor
+
+    def __repr__(self) -> str:
+        return f"<QueryJournal end_cursor={'set' if self.end_cursor else None}>"
+
+
+def warn_in_user_code(message: str, category: type[Warning]) -> None:
+    """Issue a warning attributed to the innermost caller outside convex_lab (a notebook cell,
+    a user's module), shown on every call: not once per location as ``warnings.warn`` would."""
+    frame = sys._getframe(1)
+    while frame.f_back is not None and str(frame.f_globals.get("__name__", "")).startswith(
+            "convex_lab"):
+        frame = frame.f_back
+    warnings.warn_explicit(message, category, frame.f_code.co_filename, frame.f_lineno,
+                           module=str(frame.f_globals.get("__name__", "")), registry=None,
+                           module_globals=frame.f_globals)
 
 
 def _identifier_ok(name: str) -> bool:
@@ -61,21 +108,60 @@ def check_table_name(table_name: Any) -> None:
 
 
 class DatabaseReader:
-    """The ``ctx.db`` of a query: get, query, normalize_id and system."""
+    """The ``ctx.db`` of a query: get, query, normalize_id and system (module docstring)."""
 
-    def __init__(self, tx: Transaction) -> None:
+    def __init__(self, tx: Transaction,
+                 warn: Callable[[str, type[Warning]], None] | None = None,
+                 journal: QueryJournal | None = None) -> None:
         self._tx = tx
         self._store = tx.store
         self._paginated = False
+        self._warn = warn
+        self._journal = journal
+        self.page_end: str | None = None  # where this execution's paginate() ended
+        self._warned: set[str] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _WRITES:
+            raise AttributeError(self._read_only(name))
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def _read_only(self, verb: str) -> str:
+        return (f"ctx.db.{verb}() is not available in a query: queries are read-only (they "
+                "read one snapshot and may re-run at any time). Write in a mutation instead — "
+                "@mutation or %%mutation — and call it from the notebook, a client, an action "
+                "(ctx.run_mutation) or the scheduler.")
 
     # Resolution ----------------------------------------------------------------------------
-    def _note_paginate(self) -> None:
+    def _note_paginate(self) -> str | None:
+        """Count this execution's ``paginate()``; returns the end its journal recorded."""
         if self._paginated:
             raise ConvexLabError(
                 "This query or mutation function ran multiple paginated queries. Convex only "
                 "supports a single paginated query in each function.",
                 code="MultiplePaginatedDatabaseQueries")
         self._paginated = True
+        journal = self._journal
+        return journal.end_cursor if journal is not None else None
+
+    def _note_unknown_table(self, name: str) -> None:
+        """Warn (once per execution) about a query of a table that exists nowhere."""
+        schema = self._tx.schema
+        if schema is None or name in schema.tables or self._system():
+            return
+        warned = self._warned
+        if warned is None:
+            warned = self._warned = set()
+        if name in warned:
+            return
+        warned.add(name)
+        tables = sorted(schema.tables)
+        hint = difflib.get_close_matches(name, tables, n=1, cutoff=0.6)
+        did_you_mean = f" Did you mean {hint[0]!r}?" if hint else ""
+        message = (f"ctx.db.query({name!r}): there is no table {name!r} (it is not in the "
+                   f"schema and has no documents), so the query returns nothing.{did_you_mean} "
+                   f"The schema's tables: {', '.join(tables) or 'none'}.")
+        (self._warn or warn_in_user_code)(message, UnknownTableWarning)
 
     def _system(self) -> bool:
         return False
@@ -161,6 +247,8 @@ class DatabaseReader:
         if type(table_name) is not str or table_name[:1] == "_" or self._system():
             self._check_table_kind(table_name)
         table = self._store.tables.get(table_name)
+        if table is None:
+            self._note_unknown_table(table_name)
         setup = self._store.query_setup(table_name, table, self._tx.schema)
         return Query(self, table_name, table, specs=setup[0], field_converter=setup[1],
                      filter_builder=setup[2])
@@ -179,7 +267,7 @@ class DatabaseReader:
 
     @property
     def system(self) -> SystemReader:
-        return SystemReader(self._tx)
+        return SystemReader(self._tx, self._warn)
 
 
 def _plain(_field: str, value: Any) -> Any:
@@ -225,6 +313,12 @@ class SystemReader(DatabaseReader):
 
     def _system(self) -> bool:
         return True
+
+    def _read_only(self, verb: str) -> str:
+        return (f"ctx.db.system.{verb}() is not available: system tables are read-only "
+                "everywhere, Convex writes them itself. Schedule and cancel functions with "
+                "ctx.scheduler (run_after, run_at, cancel); write your own data with ctx.db in "
+                "a mutation.")
 
     @property
     def system(self) -> SystemReader:

@@ -11,7 +11,9 @@ walk consumed: ``first()`` reads a small slice, ``collect()`` the whole range.
 
 Pagination (reference §4.5): a cursor names a position in the index (just after a key, or the
 end) plus a fingerprint of the query; a cursor from another query is ``InvalidCursor``. With
-``endCursor`` the page is exactly ``(cursor, endCursor]`` so a live page keeps its boundaries.
+``endCursor`` the page is exactly ``(cursor, endCursor]``; a live query's later runs get the end
+of their first page from the execution's journal (``database.QueryJournal``), so a live page
+keeps its boundaries without anything added to the function's arguments.
 """
 
 from __future__ import annotations
@@ -426,10 +428,15 @@ class Query:
         num_items = _page_count(opts, "numItems", required=opts.get("endCursor") is None)
         max_rows = _page_count(opts, "maximumRowsRead")
         _page_count(opts, "maximumBytesRead")  # checked as Convex does; not enforced here
-        self._db._note_paginate()
+        journaled = self._db._note_paginate()
         self._start()
         cursor = opts.get("cursor")
         end_cursor = opts.get("endCursor")
+        # A live query's later runs read up to where its first run ended (the query journal,
+        # reference §4.5); an endCursor in the options wins, as in Convex.
+        end_what = "endCursor"
+        if end_cursor is None and journaled is not None:
+            end_cursor, end_what = journaled, "page end this live query recorded"
         if end_cursor is None and num_items is not None and num_items > MAX_DOCS_READ:
             raise ConvexLabError(f"numItems may be at most {MAX_DOCS_READ}.", code="InvalidQuery")
         fp = self._fingerprint()
@@ -448,7 +455,7 @@ class Query:
                 lo = max(lo, key + KEY_AFTER)
         end_key: Key | None = None
         if end_cursor is not None:
-            end_is_end, end_key = self._parse_cursor(end_cursor, fp, "endCursor")
+            end_is_end, end_key = self._parse_cursor(end_cursor, fp, end_what)
             if not end_is_end:
                 assert end_key is not None
                 if reverse:
@@ -456,6 +463,7 @@ class Query:
                 else:
                     hi = min(hi, end_key + KEY_AFTER)
         page: list[dict[str, Any]] = []
+        read: list[dict[str, Any]] = []  # every row the walk returned, filtered out or not
         last_key: Key | None = None
         rows_read = 0
         exhausted = False
@@ -470,6 +478,7 @@ class Query:
                     want = min(want, max_rows - rows_read)
                 rows = scan.fetch(want)
                 rows_read += len(rows)
+                read += rows
                 if rows:
                     last_key = scan.last_key
                 for doc in rows:
@@ -496,9 +505,12 @@ class Query:
         if status is None and (rows_read > 0.75 * min(max_rows or MAX_DOCS_READ, MAX_DOCS_READ)
                                or len(page) > 6144):
             status = "SplitRecommended"
-        if status is not None and len(page) > 2:
-            mid = page[len(page) // 2 - 1]
-            split = self._cursor(self._spec().key(mid), fp)
+        if rows_read > 2:
+            # Convex computes it for every reactive page, from the rows the walk read
+            # (BE: index_range.rs split_cursor_position); a client splits a page with it when
+            # the page grew too large or pageStatus asks for it.
+            split = self._cursor(self._spec().key(read[rows_read // 2]), fp)
+        self._db.page_end = continue_cursor  # the journal's entry for this execution
         result = {"page": self._copies(page), "isDone": is_done,
                   "continueCursor": continue_cursor, "splitCursor": split, "pageStatus": status}
         handed = self._db._tx.handed
