@@ -250,3 +250,11 @@ class BundleMissingError(ConvexLabError, RuntimeError):
     """The widget front-end (``convex_lab/static/widget.js``) has not been built."""
 
     code = "BundleMissing"
+
+
+class UnknownTableWarning(UserWarning):
+    """``ctx.db.query(name)`` of a table that is neither in the store nor in the schema: the
+    query returns nothing (as in Convex), which is usually a misspelt name. A warning, not an
+    error (Convex answers such a query with nothing); ``warnings.simplefilter("error",
+    UnknownTableWarning)`` turns it into one. Also importable from
+    ``convex_lab.store.database``."""

@@ -32,6 +32,7 @@ from convex_lab.errors import (
     InvalidTableError,
     InvalidValueError,
     NonexistentDocumentError,
+    UnknownTableWarning,
 )
 from convex_lab.ids import Id, decode_id
 from convex_lab.store.keys import IndexSpec, user_index_specs
@@ -48,11 +49,6 @@ if TYPE_CHECKING:
 _good_table_names: set[str] = set()
 _VERB_TEXT = {"patch": "Update", "replace": "Replace", "delete": "Delete"}
 _WRITES = frozenset({"insert", "patch", "replace", "delete"})
-
-
-class UnknownTableWarning(UserWarning):
-    """``ctx.db.query(name)`` of a table that is neither in the store nor in the schema: the
-    query returns nothing (as in Convex), which is usually a misspelt name."""
 
 
 class QueryJournal:
