@@ -13,7 +13,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import bench_bulk, bench_live, bench_reads, bench_scheduler, bench_writes
+from benchmarks import (
+    bench_bulk,
+    bench_http,
+    bench_live,
+    bench_reads,
+    bench_scheduler,
+    bench_search,
+    bench_sql,
+    bench_writes,
+)
 from benchmarks._common import Row, print_table
 
 BENCHES = {
@@ -24,6 +33,11 @@ BENCHES = {
     "P6": bench_bulk.bench_p6,
     "M1": bench_bulk.bench_m1,
     "P8": bench_scheduler.bench_p8,
+    "S1": bench_sql.bench_s1,
+    "P4": bench_search.bench_p4,
+    "P5": bench_search.bench_p5,
+    "P9": bench_http.bench_p9,
+    "P10": bench_http.bench_p10,
 }
 
 

@@ -17,7 +17,9 @@ from typing import Any as _Any
 # setting wins, and it has no effect if duckdb was imported first. See store/persist.py.
 _os.environ.setdefault("DUCKDB_JE_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
 
+from convex_lab import backend as _backend
 from convex_lab._runtime import function_time as _function_time
+from convex_lab.auth.test_issuer import TestIssuer
 from convex_lab.backend import Backend, default_backend, set_default_backend
 from convex_lab.client import Client
 from convex_lab.errors import ConvexError
@@ -34,6 +36,8 @@ from convex_lab.functions import (
     mutation,
     query,
 )
+from convex_lab.http import Request, Response
+from convex_lab.http_router import HttpRouter
 from convex_lab.ids import Id
 from convex_lab.scheduler.crons import cron_jobs
 from convex_lab.schema import define_schema, define_table
@@ -46,9 +50,13 @@ __all__ = [
     "Backend",
     "Client",
     "ConvexError",
+    "HttpRouter",
     "Id",
     "Int64",
     "LiveQuery",
+    "Request",
+    "Response",
+    "TestIssuer",
     "UNDEFINED",
     "action",
     "api",
@@ -69,8 +77,10 @@ __all__ = [
     "query",
     "set_default_backend",
     "unload_ipython_extension",
+    "upload_widget",
     "v",
     "watch",
+    "watch_files",
 ]
 
 
@@ -83,6 +93,33 @@ def now() -> float:
     """
     frozen = _function_time()
     return frozen if frozen is not None else default_backend().clock.now()
+
+
+def upload_widget(mutation: _Any, *, args: _Any = None, accept: str | None = None,
+                  multiple: bool = True, backend: Backend | None = None) -> _Any:
+    """A file picker that uploads each chosen file and passes its ``storageId`` to ``mutation``
+    (docs/api.md; ``convex_lab/jupyter/_upload.py``). Needs the notebook widgets."""
+    from convex_lab.jupyter._upload import upload_widget as make  # noqa: PLC0415 (Jupyter)
+
+    return make(mutation, args=args, accept=accept, multiple=multiple, backend=backend)
+
+
+def watch_files(query_ref: _Any, args: _Any = None, /, **kwargs: _Any) -> _Any:
+    """``cl.watch`` whose table shows file URLs (``ctx.storage.get_url``) as previews: images
+    as thumbnails, other files as links (docs/api.md). Needs the notebook widgets."""
+    from convex_lab.jupyter._upload import watch_files as make  # noqa: PLC0415 (Jupyter)
+
+    return make(query_ref, args, **kwargs)
+
+
+def _start_server(backend: Backend, port: int) -> _Any:
+    """``backend.serve(port)``: the loopback server (servers layer), loaded on first use."""
+    from convex_lab.server import start  # noqa: PLC0415 (starlette and uvicorn load on use)
+
+    return start(backend, port)
+
+
+_backend.set_server_starter(_start_server)
 
 
 def load_ipython_extension(ipython: _Any) -> None:

@@ -17,6 +17,10 @@ Contract (docs/api.md)
   Convex's production ``"[Request ID: …] Server Error"`` for any error but ``ConvexError``;
   by default they get the message (Convex's dev deployments), never the server's frames.
 * ``logs()`` lists the last 1000 executions (top-level and nested), oldest first.
+* Files, HTTP actions and auth: ``ctx.storage`` (``convex_lab/files/``), ``fetch(path, ...)``
+  (the app's HTTP actions in process), ``serve(port=0)`` (the loopback server, started lazily
+  when a file URL is first needed; stopped by ``close()``), ``client(token=jwt)`` and
+  ``verify_token(jwt)`` (``app.auth``'s providers, ``convex_lab/auth/``).
 
 The store (and so DuckDB) is imported inside ``Backend.__init__``: importing this module is cheap.
 """
@@ -31,13 +35,16 @@ from typing import TYPE_CHECKING, Any
 
 from convex_lab import functions as _functions
 from convex_lab.clock import Clock, make_clock
-from convex_lab.context import Auth
-from convex_lab.errors import CLOSED_MESSAGE, BackendClosedError, FunctionError
+from convex_lab.context import NO_AUTH, Auth
+from convex_lab.errors import CLOSED_MESSAGE, BackendClosedError, ConvexLabError, FunctionError
 from convex_lab.functions import App, FunctionDef, FunctionLike, default_app
 
 if TYPE_CHECKING:
+    from convex_lab.auth.verify import VerifiedToken
     from convex_lab.client import Client
     from convex_lab.executor import Executor
+    from convex_lab.http import Request as HttpRequest
+    from convex_lab.http import Response as HttpResponse
     from convex_lab.logs import LogEntry
     from convex_lab.scheduler.runner import JobRunner
     from convex_lab.store.engine import Commit, Store
@@ -69,6 +76,17 @@ class Backend:
         self.executor: Executor = Executor(self.store, self.clock, log_size=log_size,
                                            redact_errors=redact_errors)
         self.executor.provide("scheduler", Scheduler)
+        self.executor.provide("vector_search", lambda _frame: self.store.vector_search)
+        from convex_lab.auth.verify import AuthenticatorCache  # noqa: PLC0415 (no pyjwt yet)
+        from convex_lab.files.engine import FileStorage  # noqa: PLC0415
+
+        # File URLs need the loopback server: it starts the first time one is asked for.
+        self.files: FileStorage = FileStorage(self.store, self.clock.now,
+                                              lambda: self.serve().url)
+        self.executor.provide("storage", self.files.for_frame)
+        self._authenticators = AuthenticatorCache()
+        self._server: Any = None
+        self._server_lock = threading.Lock()
         self.closed = False
         self._subscriptions: SubscriptionManager | None = None
         self._scheduler: JobRunner | None = None
@@ -80,6 +98,7 @@ class Backend:
             self.deploy(app if app is not None else default_app())
         except BaseException:
             self.store.close()  # e.g. existing data breaks the app's schema: don't leak the file
+            self.files.close()
             raise
         self._unsubscribe.append(self.executor.deployed.subscribe(self._crons_deployed))
         if (self.store.tables["_scheduled_functions"].docs or self.app.crons
@@ -101,6 +120,8 @@ class Backend:
     def deploy(self, app: App | None = None) -> None:
         """Serve ``app`` (default: the current one): push its schema, then its functions."""
         app = app if app is not None else self.app
+        if app.auth is not None:
+            self._authenticators.get(app.auth)  # a bad auth config fails the deploy, not a call
         self.executor.deploy(app)
         app._deployed_to(self)
 
@@ -152,11 +173,79 @@ class Backend:
                                   public_only=public_only, caller=caller, retries=retries,
                                   snapshot=snapshot, on_reads=on_reads)
 
-    def client(self, identity: Mapping[str, Any] | None = None) -> Client:
-        """A client of this backend: public functions only; ``identity`` → ``ctx.auth``."""
+    def client(self, identity: Mapping[str, Any] | None = None, *,
+               token: str | None = None) -> Client:
+        """A client of this backend: public functions only. ``identity`` (a trusted test
+        identity) or ``token`` (a JWT verified against ``app.auth``) → ``ctx.auth``."""
         from convex_lab.client import Client  # noqa: PLC0415 (client imports this module)
 
-        return Client(self, identity)
+        return Client(self, identity, token=token)
+
+    def verify_token(self, token: str) -> VerifiedToken:
+        """Verify a JWT against the app's auth providers (``app.auth``): its identity and
+        expiry, or a ``ConvexLabError`` saying why not (``convex_lab/auth/verify.py``)."""
+        self._check_open()
+        return self._authenticators.get(self.app.auth).verify(token)
+
+    # HTTP ------------------------------------------------------------------------------------
+    def fetch(self, path: Any, method: str = "GET", body: bytes | str | None = None,
+              headers: Mapping[str, str] | None = None) -> HttpResponse:
+        """Call the app's HTTP actions in process, as the site URL would: ``path`` (with any
+        query string) through ``app.http``; returns a ``cl.Response``."""
+        from convex_lab.http import Request  # noqa: PLC0415 (loaded on use)
+
+        self._check_open()
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise FunctionError(f"fetch() takes a path starting with '/', such as "
+                                f"'/webhooks/stripe?x=1'; got {path!r}.")
+        server = self._server
+        base = server.site_url if server is not None else "http://127.0.0.1"
+        return self.handle_http(Request(method, base + path, headers=headers, body=body))
+
+    def handle_http(self, request: HttpRequest) -> HttpResponse:
+        """Run one request through the app's router (``backend.fetch`` and the site URL):
+        ``Authorization: Bearer <jwt>`` becomes ``ctx.auth`` (a token that does not verify
+        still runs the handler, whose ``get_user_identity()`` then raises, as in Convex)."""
+        from convex_lab.context import FailedAuth  # noqa: PLC0415
+        from convex_lab.http import Response  # noqa: PLC0415
+        from convex_lab.http_router import MAX_BODY_BYTES, dispatch  # noqa: PLC0415
+
+        self._check_open()
+        if len(request.body) > MAX_BODY_BYTES:
+            return Response(f"The request body is {len(request.body)} bytes: HTTP actions "
+                            "take at most 20 MiB.", status=413)
+        auth: Auth = NO_AUTH
+        header = request.headers.get("authorization")
+        if header is not None:
+            if header[:7].lower() != "bearer " or len(header) <= 7:
+                auth = FailedAuth(FunctionError(
+                    "Header must begin with `bearer `: send 'Authorization: Bearer <jwt>'.",
+                    code="InvalidAuthHeader"))
+            else:
+                try:
+                    auth = Auth(self.verify_token(header[7:].strip()).identity)
+                except ConvexLabError as e:
+                    auth = FailedAuth(e)
+        self.executor.sync_schema()
+        return dispatch(self.executor, self.app.http, request, auth)
+
+    def serve(self, port: int = 0) -> Any:
+        """Serve this backend on 127.0.0.1 (started once; later calls return the same server):
+        ``.url`` (the deployment URL: file uploads and downloads) and ``.site_url`` (HTTP
+        actions at the root). ``port=0`` picks free ports; otherwise the site is on port + 1."""
+        self._check_open()
+        with self._server_lock:
+            server = self._server
+            if server is None:
+                if _server_starter is None:
+                    raise FunctionError("No server is installed: import convex_lab (the package "
+                                        "installs it) before calling serve().")
+                server = self._server = _server_starter(self, port)
+            elif port not in (0, server.port):
+                raise FunctionError(
+                    f"This backend is already served on port {server.port} ({server.url}); "
+                    "backend.close() stops it. One backend, one server.")
+        return server
 
     # Scheduler -------------------------------------------------------------------------------
     @property
@@ -252,6 +341,9 @@ class Backend:
         if self.closed:
             return
         self.closed = True
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         if self._scheduler is not None:
@@ -260,6 +352,7 @@ class Backend:
             self._subscriptions.close()
         self.executor.close()
         self.store.close()
+        self.files.close()
 
     def __enter__(self) -> Backend:
         return self
@@ -326,3 +419,17 @@ def _call_directly(fn: FunctionDef, args: Any) -> Any:
 
 
 _functions.set_direct_caller(_call_directly)
+
+
+# ---------------------------------------------------------------------------------------------
+# The loopback server (servers layer, above this one): installed by the package's facade.
+
+ServerStarter = Callable[[Backend, int], Any]
+_server_starter: ServerStarter | None = None
+
+
+def set_server_starter(starter: ServerStarter) -> None:
+    """Install what ``backend.serve(port)`` starts (``convex_lab/__init__.py`` installs
+    ``convex_lab.server``'s): this module never imports the server."""
+    global _server_starter
+    _server_starter = starter

@@ -1,9 +1,12 @@
 """A client of a backend: what a browser or app sees (docs/api.md).
 
 * Reaches **public** functions only: an internal one is "Could not find public function for ...".
-* Carries an identity: ``identity={"subject": ..., "issuer": ..., ...}`` becomes
-  ``ctx.auth.get_user_identity()`` in every function it calls (and their nested calls), with
-  ``tokenIdentifier = "<issuer>|<subject>"``.
+* Carries an identity: ``identity={"subject": ..., "issuer": ..., ...}`` (trusted, like
+  convex-test's ``withIdentity``) or ``token=<jwt>`` (verified against ``app.auth``'s providers)
+  becomes ``ctx.auth.get_user_identity()`` in every function it calls (and their nested calls),
+  with ``tokenIdentifier = "<issuer>|<subject>"``. ``set_auth(jwt)`` / ``clear_auth()`` change
+  it for later calls; a bad token is refused there, with the reason. Once a token's ``exp`` has
+  passed, calls fail until ``set_auth`` gets a fresh one (as Convex's server refuses them).
 * Errors reach the caller as fresh exceptions carrying no server frames: ``ConvexError`` with
   its data, convex_lab's own errors with their message, anything else as ``ServerError``; with
   ``Backend(redact_errors=True)`` every non-``ConvexError`` is Convex's redacted
@@ -15,11 +18,13 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from convex_lab._runtime import for_client
 from convex_lab.context import NO_AUTH, Auth, normalize_identity
+from convex_lab.errors import ConvexLabError, FunctionError
 
 if TYPE_CHECKING:
     from convex_lab.backend import Backend
@@ -31,10 +36,17 @@ if TYPE_CHECKING:
 class Client:
     """See module docstring. Made by :meth:`Backend.client`."""
 
-    def __init__(self, backend: Backend, identity: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, backend: Backend, identity: Mapping[str, Any] | None = None, *,
+                 token: str | None = None) -> None:
         self.backend = backend
+        if identity is not None and token is not None:
+            raise FunctionError("Give a client an identity= (trusted) or a token= (verified), "
+                                "not both.")
         normalized = normalize_identity(identity)
         self._auth = NO_AUTH if normalized is None else Auth(normalized)
+        self._expires_at: float | None = None
+        if token is not None:
+            self.set_auth(token)
         # A fair lock would be stricter about arrival order; threads calling one client at the
         # same instant have no defined order anyway, and calls from one thread stay in order.
         self._mutation_lock = threading.Lock()
@@ -43,10 +55,31 @@ class Client:
     def identity(self) -> dict[str, Any] | None:
         return self._auth.get_user_identity()
 
+    def set_auth(self, token: str) -> dict[str, Any]:
+        """Authenticate later calls with ``token`` (a JWT for one of ``app.auth``'s providers);
+        returns the identity. A token that does not verify raises and changes nothing."""
+        verified = self.backend.verify_token(token)
+        self._auth = Auth(verified.identity)
+        self._expires_at = verified.expires_at
+        return verified.identity
+
+    def clear_auth(self) -> None:
+        """Call as no one from now on (``ctx.auth.get_user_identity()`` is ``None``)."""
+        self._auth = NO_AUTH
+        self._expires_at = None
+
+    def _check_token(self) -> None:
+        expires = self._expires_at
+        if expires is not None and time.time() * 1000.0 >= expires + 5000.0:  # Convex's leeway
+            raise ConvexLabError(
+                "This client's token expired: get a fresh one and call client.set_auth(token) "
+                "(or client.clear_auth() to call as no one).", code="InvalidAuthHeader")
+
     def _call(self, ref: FunctionLike, args: Mapping[str, Any] | None, kind: str) -> Any:
         """Run a public function as this client; a failure reaches the caller as a fresh error
         without the server's frames (see ``_runtime.for_client``)."""
         backend = self.backend
+        self._check_token()
         try:
             return backend.run_function(ref, args, kind=kind, identity=self._auth,
                                         public_only=True, caller="client")

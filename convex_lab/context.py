@@ -4,11 +4,11 @@
 ctx             has                         has not
 ==============  ==========================  ===========================================
 ``QueryCtx``    ``db`` (a reader), ``auth``,  ``run_mutation``, ``run_action``, writes
-                ``run_query``
+                ``run_query``, ``storage``
 ``MutationCtx`` ``db`` (a writer), ``auth``,  ``run_action``
                 ``run_query``,
                 ``run_mutation``,
-                ``scheduler``
+                ``scheduler``, ``storage``
 ``ActionCtx``   ``auth``, ``run_query``,      ``db`` (reading it raises ``AttributeError``
                 ``run_mutation``,             with what to do instead)
                 ``run_action``, ``scheduler``
@@ -115,6 +115,31 @@ class Auth:
 NO_AUTH: Final = Auth(None)
 
 
+class FailedAuth(Auth):
+    """``ctx.auth`` of an HTTP action whose ``Authorization: Bearer`` token did not verify: the
+    handler still runs, and ``get_user_identity()`` raises the verification error (as in
+    Convex), so a bad token can never pass for an identity (nor for no identity)."""
+
+    __slots__ = ("_error",)
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(None)
+        self._error = error
+
+    def get_user_identity(self) -> dict[str, Any] | None:
+        error = self._error
+        fresh = type(error).__new__(type(error))
+        fresh.__dict__.update(error.__dict__)
+        fresh.args = error.args
+        raise fresh
+
+    def key(self) -> Any:
+        return ("failed", id(self))  # shared with no one
+
+    def __repr__(self) -> str:
+        return f"<FailedAuth {self._error}>"
+
+
 class _Ctx:
     __slots__ = ("_frame", "auth")
     _kind = "ctx"
@@ -142,6 +167,12 @@ class QueryCtx(_Ctx):
         self._frame = frame
         self.auth = frame.auth
         self.db = db
+
+    @property
+    def storage(self) -> Any:
+        """File storage as a query has it: ``get_url``, ``get_metadata`` (``files/ctx.py``)."""
+        frame = self._frame
+        return frame.executor.capability("storage", frame)
 
     def run_query(self, ref: FunctionLike, args: Mapping[str, Any] | None = None) -> Any:
         """Run a query in this transaction (same snapshot); returns its result."""
@@ -174,6 +205,13 @@ class MutationCtx(_Ctx):
             frame = self._frame
             self._scheduler = frame.executor.capability("scheduler", frame)
         return self._scheduler
+
+    @property
+    def storage(self) -> Any:
+        """File storage as a mutation has it: also ``generate_upload_url``, ``delete`` (in this
+        transaction)."""
+        frame = self._frame
+        return frame.executor.capability("storage", frame)
 
     def run_query(self, ref: FunctionLike, args: Mapping[str, Any] | None = None) -> Any:
         """Run a query in this transaction (it sees this mutation's writes so far)."""
@@ -212,9 +250,21 @@ class ActionCtx(_Ctx):
 
     @property
     def storage(self) -> Any:
-        """File storage, when an engine provides it (``None`` until then)."""
+        """File storage as an action has it: also ``store``, ``get`` (``files/ctx.py``)."""
         frame = self._frame
         return frame.executor.capability("storage", frame)
+
+    def vector_search(self, table: str, index: str, vector: Any = None, limit: int = 10,
+                      filter: Any = None) -> list[dict[str, Any]]:
+        """Convex's ``ctx.vectorSearch``: ``[{"_id", "_score"}]`` of the ``limit`` (1..256)
+        documents most similar to ``vector`` (cosine, best first), optionally filtered with
+        ``filter=lambda q: q.eq(field, value)`` or ``q.or_(...)``; reflects every commit made
+        before the call (reference §11)."""
+        frame = self._frame
+        search = frame.executor.capability("vector_search", frame)
+        if search is None:
+            raise FunctionError("Vector search needs a backend: run this action through one.")
+        return search(table, index, vector=vector, limit=limit, filter=filter)  # type: ignore[no-any-return]
 
     def run_query(self, ref: FunctionLike, args: Mapping[str, Any] | None = None) -> Any:
         """Run a query in its own transaction (at the latest snapshot)."""

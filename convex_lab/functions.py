@@ -323,16 +323,20 @@ def make_function(
 
 
 class App:
-    """A deployment's code: schema, functions, crons and HTTP router (docs/api.md).
+    """A deployment's code: schema, functions, crons, HTTP router and auth providers
+    (docs/api.md).
 
-    ``schema``, ``crons`` and ``http`` are plain settable attributes. ``functions`` maps each path
-    to its current :class:`FunctionDef`.
+    ``schema``, ``crons``, ``http`` (a ``cl.HttpRouter``) and ``auth`` (``{"providers": [...]}``,
+    Convex's ``auth.config.ts``) are plain settable attributes. ``functions`` maps each path to
+    its current :class:`FunctionDef`.
     """
 
-    def __init__(self, schema: Any = None, crons: Any = None, http: Any = None) -> None:
+    def __init__(self, schema: Any = None, crons: Any = None, http: Any = None,
+                 auth: Any = None) -> None:
         self.schema = schema
         self.crons = crons
         self.http = http
+        self.auth = auth
         self.functions: dict[str, FunctionDef] = {}
         self._backend: weakref.ref[Backend] | None = None
         # Emitted with each (re)registered function: live queries of a redefined function re-run.

@@ -275,8 +275,12 @@ class TableDefinition:
         vector_field: str,
         dimensions: int,
         filter_fields: Iterable[str] = (),
+        approximate: bool = False,
     ) -> TableDefinition:
-        """Add a vector index over ``vector_field`` (an array of ``dimensions`` float64s)."""
+        """Add a vector index over ``vector_field`` (an array of ``dimensions`` float64s).
+
+        Search is exact; ``approximate=True`` lets a large index use an approximate
+        nearest-neighbour structure instead (convex_lab's option, not Convex's)."""
         name = self._check_new_index_name(name)
         if len(self.vector_indexes) >= MAX_VECTOR_INDEXES_PER_TABLE:
             raise SchemaError(
@@ -290,8 +294,10 @@ class TableDefinition:
                 code="InvalidIndexField",
             )
         field = self._check_field(name, vector_field)
-        if (
-            type(dimensions) is not int
+        given: object = dimensions
+        if (  # an Int64 (a schema read back from its JSON) is an int too; a bool is not
+            not isinstance(given, int)
+            or isinstance(given, bool)
             or not MIN_VECTOR_DIMENSIONS <= dimensions <= MAX_VECTOR_DIMENSIONS
         ):
             raise SchemaError(
@@ -305,6 +311,7 @@ class TableDefinition:
                 "Declare it as v.array(v.float64()).",
                 code="InvalidVectorField",
             )
+        dimensions = int(dimensions)
         filters = self._filter_fields(name, filter_fields)
         for other, spec in self.vector_indexes.items():
             if spec["vector_field"] == field and spec["dimensions"] == dimensions:
@@ -313,11 +320,18 @@ class TableDefinition:
                     "`vectorField`. Combine them into one index with all the filter fields.",
                     code="VectorIndexFieldNotUnique",
                 )
+        if not isinstance(approximate, bool):
+            raise SchemaError(
+                f'Vector index "{name}": approximate must be True or False; got {approximate!r}.',
+                code="InvalidVectorIndex",
+            )
         self.vector_indexes[name] = {
             "vector_field": field,
             "dimensions": dimensions,
             "filter_fields": filters,
         }
+        if approximate:
+            self.vector_indexes[name]["approximate"] = True
         return self
 
     # -- documents -------------------------------------------------------------------------
@@ -376,6 +390,7 @@ class TableDefinition:
                     "vectorField": s["vector_field"],
                     "dimensions": s["dimensions"],
                     "filterFields": list(s["filter_fields"]),
+                    **({"approximate": True} if s.get("approximate") else {}),
                 }
                 for n, s in self.vector_indexes.items()
             ],
@@ -400,6 +415,7 @@ class TableDefinition:
                 vector_field=idx["vectorField"],
                 dimensions=idx.get("dimensions", idx.get("dimension")),
                 filter_fields=idx.get("filterFields", ()),
+                approximate=idx.get("approximate", False) is True,
             )
         return table
 
@@ -415,7 +431,8 @@ class TableDefinition:
         for n, s in self.vector_indexes.items():
             text += (
                 f".vector_index({n!r}, vector_field={s['vector_field']!r}, "
-                f"dimensions={s['dimensions']!r}, filter_fields={s['filter_fields']!r})"
+                f"dimensions={s['dimensions']!r}, filter_fields={s['filter_fields']!r}"
+                + (", approximate=True)" if s.get("approximate") else ")")
             )
         return text
 

@@ -44,6 +44,7 @@ from convex_lab.jupyter._live import (
 from convex_lab.jupyter._protocol import PROTOCOL_VERSION
 from convex_lab.jupyter._runner import FunctionRunnerWidget, LogsWidget
 from convex_lab.jupyter._scheduler_views import CronsWidget, JobsWidget, SchedulerDashboard
+from convex_lab.jupyter._search_box import SearchBoxWidget, search_box
 
 if TYPE_CHECKING:
     from convex_lab.backend import Backend
@@ -139,6 +140,7 @@ __all__ = [
     "LogsWidget",
     "PaginatedWidget",
     "SchedulerDashboard",
+    "SearchBoxWidget",
     "crons_widget",
     "dashboard",
     "data_browser",
@@ -149,4 +151,5 @@ __all__ = [
     "load_bundle",
     "logs_dashboard",
     "paginated_widget",
+    "search_box",
 ]

@@ -49,6 +49,7 @@ from convex_lab.errors import (
 )
 from convex_lab.events import Event
 from convex_lab.ids import FIRST_USER_TABLE_NUMBER, encode_id, generate_ids
+from convex_lab.store.bulk_vectors import array_size, float_array_fields, split_float_arrays
 from convex_lab.store.fastpath import Builder, build_schemaless, compile_builder
 from convex_lab.store.persist import FilePersistence, Persistence, open_persistence
 from convex_lab.store.tables import TableData
@@ -58,7 +59,7 @@ from convex_lab.store.transaction import (
     check_document,
     run_with_retries,
 )
-from convex_lab.values import convert_document, loads_export
+from convex_lab.values import MAX_DOCUMENT_SIZE, convert_document, loads_export
 
 if TYPE_CHECKING:
     from convex_lab.schema import Schema
@@ -238,10 +239,10 @@ class Store:
             self._creation_next = math.nextafter(self._creation_next, math.inf)
 
     def _add_table(self, name: str, number: int) -> TableData:
-        indexes = None
+        indexes = search = vectors = None
         if self.schema is not None and (t := self.schema.table(name)) is not None:
-            indexes = dict(t.indexes)
-        table = TableData(name, number, indexes)
+            indexes, search, vectors = dict(t.indexes), t.search_indexes, t.vector_indexes
+        table = TableData(name, number, indexes, search, vectors)
         self.tables[name] = table
         self.by_number[number] = table
         if 128 <= number < 16_384:
@@ -362,6 +363,10 @@ class Store:
         for name, t in self.tables.items():
             table_def = schema.table(name) if schema is not None else None
             t.set_indexes(dict(table_def.indexes) if table_def is not None else {})
+            if table_def is not None:
+                t.set_search_indexes(table_def.search_indexes, table_def.vector_indexes)
+            else:
+                t.set_search_indexes({}, {})
 
     # Transactions ----------------------------------------------------------------------------
     def pin(self) -> tuple[int, int]:
@@ -546,6 +551,11 @@ class Store:
         lookup = self.table_name_for_number
         import numpy as np  # noqa: PLC0415
 
+        table_def = self.schema.table(table_name) if self.schema is not None else None
+        float_names = float_array_fields(
+            table_def.document_validator if table_def is not None and validate else None,
+            [d["vector_field"] for d in table_def.vector_indexes.values()]
+            if table_def is not None else [])
         out: list[dict[str, Any]] = []
         ids: list[str] = []
         special: set[str] = set()
@@ -581,11 +591,20 @@ class Store:
                         raise InvalidValueError(
                             "Imported documents get new _id and _creationTime values; remove "
                             "those fields.")
+                    arrays = split_float_arrays(fields, float_names) if float_names else None
+                    if arrays is not None:  # embeddings: checked in C (store/bulk_vectors.py)
+                        fields = arrays[0]
                     doc = (validate(dict(fields), table=table_name, tables=lookup)
                            if validate is not None else convert_document(fields))
                     full = {"_id": doc_id, "_creationTime": doc_ct}
                     full.update(doc)
                     size, depth, is_special = check_document(full)
+                    if arrays is not None:
+                        for name, values in arrays[1]:
+                            full[name] = values
+                            size += array_size(values)
+                        if size > MAX_DOCUMENT_SIZE:
+                            check_document(full)  # raises Convex's error
                     nested = nested or depth > 1
                 except ConvexLabError as e:
                     raise type(e)(f"Document {position} of the import into {table_name!r}: "
@@ -605,7 +624,7 @@ class Store:
             table.max_doc_size = max(table.max_doc_size, max_size)
             self._creation_next = max(self._creation_next, ct)
         self._finish(commit, seq)
-        self.persist.flush()  # in memory too: the import is in DuckDB (and compressed) on return
+        self.persist.after_import()  # a file: durable already; in memory: written behind
         with self.lock:
             self._trim_log(force=True)  # the import's commit holds a million-entry list
         if len(out) >= GC_FREEZE_DOCS:
@@ -614,6 +633,15 @@ class Store:
             gc.freeze()
             _unfreeze_at_exit()
         return ids
+
+    def vector_search(self, table: str, index: str, vector: Any = None, limit: Any = 10,
+                      filter: Any = None) -> list[dict[str, Any]]:
+        """``ctx.vector_search`` (``store/search_query.py``): at the latest visible snapshot."""
+        from convex_lab.store.search_query import vector_search  # noqa: PLC0415 (numpy)
+
+        if self.closed:
+            raise BackendClosedError(CLOSED_MESSAGE)
+        return vector_search(self, table, index, vector=vector, limit=limit, filter=filter)
 
     def run(self, body: Callable[[Transaction], T], *, read_only: bool = False,
             retries: int = 4, snapshot: int | None = None) -> T:

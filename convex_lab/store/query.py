@@ -34,6 +34,7 @@ from convex_lab.values import NOT_NUMPY, format_value, from_numpy, safe_repr
 if TYPE_CHECKING:
     from convex_lab.store.database import DatabaseReader
     from convex_lab.store.filters import Expr
+    from convex_lab.store.search_query import SearchQuery
     from convex_lab.store.tables import TableData
 
 MAX_QUERY_OPERATORS = 256
@@ -218,10 +219,44 @@ class Query:
         self._stage = 1
         return self
 
-    def with_search_index(self, *_: Any, **__: Any) -> Query:
-        raise ConvexLabError(
-            "with_search_index() is not available yet in convex_lab: full-text search arrives "
-            "with the search issue. Use with_index() and filter() meanwhile.", code="NotYet")
+    def with_search_index(self, index_name: str,
+                          search_fn: Callable[[Any], Any]) -> SearchQuery:
+        """A full-text query over search index ``index_name`` (``store/search_query.py``)."""
+        from convex_lab.store.search_query import (  # noqa: PLC0415 (loads numpy)
+            SearchFilterBuilder,
+            SearchQuery,
+            compile_search,
+        )
+
+        if self._stage >= 1 or self._filters:
+            raise ConvexLabError(
+                "with_search_index() must come first, right after db.query(table), and only once.",
+                code="InvalidQuery")
+        schema = self._db._tx.schema
+        table_def = schema.table(self._table_name) if schema is not None else None
+        definition = (table_def.search_indexes.get(index_name)
+                      if table_def is not None and isinstance(index_name, str) else None)
+        if definition is None:
+            names = ", ".join(sorted(table_def.search_indexes)) if table_def is not None else ""
+            raise InvalidIndexRangeError(
+                f"Search index {self._table_name}.{safe_repr(index_name)[:80]} not found. This "
+                f"table's search indexes are: {names or '(none)'}. Declare it in the schema with "
+                "define_table(...).search_index(name, search_field=..., filter_fields=[...]).",
+                code="IndexNotFound")
+        if not callable(search_fn):
+            raise InvalidIndexRangeError(
+                "with_search_index() takes an index name and a function of the search filter "
+                "builder, e.g. with_search_index('search_body', lambda q: q.search('body', "
+                f"text)); got {safe_repr(search_fn)}.", code="InvalidSearchQuery")
+        builder = SearchFilterBuilder(self._convert)
+        if search_fn(builder) is not builder:
+            raise InvalidIndexRangeError(
+                "The with_search_index function must return the search filter builder: "
+                "lambda q: q.search('body', text).eq('channel', c).", code="InvalidSearchQuery")
+        query, read = compile_search(self._table_name, index_name, definition, builder)
+        self._stage = 3  # this builder is used up: the search query carries on
+        return SearchQuery(self._db, self._table_name, self._table, index_name=index_name,
+                           query=query, read=read, filter_builder=self._filter_builder)
 
     def order(self, order: str) -> Query:
         if self._stage >= 3:

@@ -11,10 +11,11 @@ writing ``old -> new`` of this document touch what was read?" for two users (doc
   the answer is each read's own :meth:`RangeRead.contains`.
 
 A write touches a read when the written document's ID was point-read, or its old or new key in an
-index lies in an interval scanned from that index. Other kinds of read (search: terms and filter
-values) join as classes with the same two methods — ``probe(table, version)`` computes what a
-written version looks like to reads of that kind, ``hit(probe)`` answers for one read — and both
-users pick them up unchanged.
+index lies in an interval scanned from that index, or (:class:`SearchRead`) its old or new version
+matches a full-text search's filter values and one of its terms. Every kind of read has the same
+methods — ``family()`` and ``bucket()`` say where an index of reads files it, ``probe(table,
+family, version)`` computes what a written version looks like to reads of that kind, ``hit(probe)``
+answers for one read — and both users pick them up unchanged.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Hashable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from convex_lab.store.keys import Interval, Key
+from convex_lab.store.text_tokens import tokenize
 
 if TYPE_CHECKING:
     from convex_lab.store.engine import Commit
@@ -101,6 +103,72 @@ class RangeRead:
 
     def __repr__(self) -> str:
         return f"RangeRead({self.table}.{self.index}, {self.lo!r}, {self.hi!r})"
+
+
+class SearchRead:
+    """One full-text search (reference §10): its terms and its filter values.
+
+    A written version touches it when the version matches every filter value (``filters``:
+    field → sort key of the value, ``UNDEFINED`` for a missing field) and, if the search has
+    terms, its search field's tokens contain one of them (any token starting with the last,
+    prefix term). A search with no terms (empty text) reads every version matching its filters.
+    """
+
+    __slots__ = ("filters", "first", "index", "prefix", "table", "terms")
+
+    def __init__(self, table: str, index: str, terms: list[tuple[str, bool]],
+                 filters: dict[str, Any], first: Any = WIDE) -> None:
+        """``filters`` maps filter fields to sort keys of the values; ``first`` is the sort key
+        this search requires of the index's first filter field, if it filters on it."""
+        self.table = table
+        self.index = index
+        self.terms = frozenset(t for t, prefix in terms if not prefix)
+        self.prefix = tuple(t for t, prefix in terms if prefix)
+        self.filters = filters
+        self.first = first
+
+    def family(self) -> Hashable:
+        return ("search", self.table, self.index)
+
+    def is_empty(self) -> bool:
+        return False
+
+    def bucket(self, kinds: Mapping[tuple[str, str], str]) -> Hashable:
+        """Filed under its value of the index's first filter field when it has one (a probe's
+        bucket is the written version's value there); else :data:`WIDE`."""
+        return ("f", self.first) if self.first is not WIDE else WIDE
+
+    @staticmethod
+    def probe(table: TableData, family: Hashable, version: dict[str, Any]) -> tuple[Any, Any]:
+        """``((filter values, tokens or None), bucket)`` of a written version."""
+        index = table.search.get(family[2])  # type: ignore[index]
+        if index is None:  # the index went away with a schema push
+            return GONE, WIDE
+        keys = index.filter_keys(version)
+        values = dict(zip(index.filter_fields, keys, strict=True))
+        text = index.text_of(version)
+        tokens = frozenset(tokenize(text)) if text is not None else None
+        bucket = ("f", keys[0]) if keys else WIDE
+        return (values, tokens), bucket
+
+    def hit(self, probe: Any) -> bool:
+        if probe is GONE:
+            return True
+        values, tokens = probe
+        for field, key in self.filters.items():
+            if values.get(field, key) != key:  # a field the index lost: conservatively a hit
+                return False
+        if not self.terms and not self.prefix:
+            return True
+        if tokens is None:
+            return False
+        if not self.terms.isdisjoint(tokens):
+            return True
+        return any(t.startswith(p) for p in self.prefix for t in tokens)
+
+    def __repr__(self) -> str:
+        return (f"SearchRead({self.table}.{self.index}, {sorted(self.terms)!r}, "
+                f"prefix={self.prefix!r})")
 
 
 class ReadSet:

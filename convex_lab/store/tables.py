@@ -7,6 +7,8 @@ Invariants (held under the store's lock):
 * For every index ``i`` in ``indexes``, ``entries[i]`` holds exactly ``spec.key(doc)`` for every
   doc in ``docs``. ``by_id`` is built lazily (first ranged read) because ``docs`` already answers
   point reads; ``by_creation_time`` always exists.
+* ``search`` and ``vectors`` hold the table's full-text and vector indexes by name
+  (``store/text_index.py``, ``store/vector_index.py``), kept equal to ``docs`` by the same writes.
 * ``max_doc_size`` is an upper bound of the Convex size of any document ever written here; it lets
   readers skip exact byte accounting until the bytes-read limit could be reached.
 """
@@ -21,6 +23,8 @@ from typing import Any
 from sortedcontainers import SortedList
 
 from convex_lab.store.keys import IndexSpec, Interval, Key, user_index_specs
+from convex_lab.store.text_index import TextIndex
+from convex_lab.store.vector_index import VectorIndex
 
 
 def _presort(keys: list[Key]) -> None:
@@ -125,10 +129,13 @@ def take_keys(entries: SortedList, lo: Key, hi: Key, n: int, reverse: bool) -> l
 class TableData:
     """Documents and indexes of one table (see module docstring)."""
 
-    __slots__ = ("docs", "entries", "max_doc_size", "name", "nested", "number", "specs")
+    __slots__ = ("docs", "entries", "max_doc_size", "name", "nested", "number", "search",
+                 "specs", "vectors")
 
     def __init__(self, name: str, number: int,
-                 indexes: Mapping[str, Sequence[str]] | None = None) -> None:
+                 indexes: Mapping[str, Sequence[str]] | None = None,
+                 search: Mapping[str, Mapping[str, Any]] | None = None,
+                 vectors: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.name = name
         self.number = number
         self.docs: dict[str, dict[str, Any]] = {}
@@ -138,6 +145,42 @@ class TableData:
         }
         self.max_doc_size = 0
         self.nested = False  # some document ever held an array or object (copies must be deep)
+        self.search: dict[str, TextIndex] = {}
+        self.vectors: dict[str, VectorIndex] = {}
+        self.set_search_indexes(search or {}, vectors or {})
+
+    def set_search_indexes(self, search: Mapping[str, Mapping[str, Any]],
+                           vectors: Mapping[str, Mapping[str, Any]]) -> None:
+        """Replace the search and vector index definitions (schema ``search_indexes`` /
+        ``vector_indexes`` entries); an index whose definition changed is rebuilt from the
+        documents, an unchanged one is kept."""
+        text: dict[str, TextIndex] = {}
+        for name, d in search.items():
+            old = self.search.get(name)
+            fields = tuple(d.get("filter_fields", ()))
+            if old is not None and old.field == d["search_field"] and old.filter_fields == fields:
+                text[name] = old
+                continue
+            text[name] = TextIndex(name, d["search_field"], fields)
+            if self.docs:
+                text[name].bulk_load(list(self.docs.values()))
+        vec: dict[str, VectorIndex] = {}
+        for name, d in vectors.items():
+            got = self.vectors.get(name)
+            fields = tuple(d.get("filter_fields", ()))
+            if (got is not None and got.field == d["vector_field"] and got.filter_fields == fields
+                    and got.dimensions == d["dimensions"]):
+                if got.approximate != bool(d.get("approximate", False)):
+                    got.approximate = not got.approximate
+                    got.ann = None  # exact again (or built again when needed)
+                vec[name] = got
+                continue
+            vec[name] = VectorIndex(name, d["vector_field"], d["dimensions"], fields,
+                                    bool(d.get("approximate", False)))
+            if self.docs:
+                vec[name].bulk_load(list(self.docs.values()))
+        self.search = text
+        self.vectors = vec
 
     # Index maintenance ----------------------------------------------------------------------
     def set_indexes(self, indexes: Mapping[str, Sequence[str]]) -> None:
@@ -176,6 +219,10 @@ class TableData:
                 entries.remove(key(old))
             elif new is not None:
                 entries.add(key(new))
+        for text in self.search.values():
+            text.apply(doc_id, old, new)
+        for vec in self.vectors.values():
+            vec.apply(doc_id, old, new)
         if new is None:
             self.docs.pop(doc_id, None)
         else:
@@ -200,6 +247,10 @@ class TableData:
                 _fill_sorted(entries, keys)
             else:
                 entries.update(keys)
+        for text in self.search.values():
+            text.bulk_load(docs)
+        for vec in self.vectors.values():
+            vec.bulk_load(docs)
 
     def scan(self, index: str, interval: Interval, *, reverse: bool = False) -> Iterator[Key]:
         """Keys of ``index`` inside ``interval``, in order (or reversed)."""

@@ -19,6 +19,9 @@ import { renderJobs } from "./views/jobs";
 import { renderLiveQuery } from "./views/live_query";
 import { renderLogs } from "./views/logs";
 import { renderPaginated } from "./views/paginated";
+import { renderSearchBox } from "./views/search_box";
+import { renderUpload } from "./views/upload";
+import { renderFilePreviews } from "./views/upload_previews";
 import type { View } from "./views/types";
 
 export const VIEWS: { [name in ViewName]: View } = {
@@ -29,6 +32,9 @@ export const VIEWS: { [name in ViewName]: View } = {
   logs: renderLogs,
   jobs: renderJobs,
   crons: renderCrons,
+  search_box: renderSearchBox,
+  upload: renderUpload,
+  upload_previews: renderFilePreviews,
 };
 
 /** Mount the widget's view in `el`; returns the cleanup. */

@@ -35,7 +35,7 @@ export interface Response {
 
 export type Status = "loading" | "ready" | "error" | "closed";
 
-export type ViewName = "live_query" | "paginated" | "data_browser" | "function_runner" | "logs" | "jobs" | "crons";
+export type ViewName = "live_query" | "paginated" | "data_browser" | "function_runner" | "logs" | "jobs" | "crons" | "search_box" | "upload" | "upload_previews";
 
 export interface FilterSpec {
   field: string;

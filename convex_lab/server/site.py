@@ -1,0 +1,55 @@
+"""The site URL: every request is an HTTP action (``backend.handle_http``), as on Convex's
+``.convex.site``. The body is read whole (at most 20 MiB, Convex's limit: 413 beyond) and the
+action runs in a worker thread, so the server's loop keeps serving meanwhile."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+
+from convex_lab.errors import BackendClosedError
+from convex_lab.http import Request as HttpRequest
+from convex_lab.http_router import MAX_BODY_BYTES
+from convex_lab.server.asgi import ASGIApp, Receive, Scope, Send, send_bytes
+
+if TYPE_CHECKING:
+    from convex_lab.backend import Backend
+
+
+def site_app(backend: Backend) -> ASGIApp:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1003})
+            return
+        request = Request(scope, receive)
+        body = bytearray()
+        try:
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > MAX_BODY_BYTES:
+                    await send_bytes(send, 413, b"The request body is over 20 MiB: HTTP actions "
+                                                b"take at most 20 MiB.")
+                    return
+        except ClientDisconnect:
+            return
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        try:
+            incoming = HttpRequest(scope["method"], str(request.url), headers=headers,
+                                   body=bytes(body))
+        except ValueError as e:
+            await send_bytes(send, 400, f"Bad request: {e}".encode())
+            return
+        try:
+            response = await run_in_threadpool(backend.handle_http, incoming)
+        except BackendClosedError:
+            await send_bytes(send, 503, b"This backend is closed.")
+            return
+        head = incoming.method == "HEAD"
+        length = int(response.headers.get("content-length", "0")) if head else None
+        await send_bytes(send, response.status, response.body, response.headers.items_list(),
+                         head=head, length=length)
+
+    return app
