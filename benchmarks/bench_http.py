@@ -31,6 +31,7 @@ from typing import Any
 
 import convex_lab as cl
 from benchmarks._common import Row, interleave, rounds
+from convex_lab.server import _bind
 
 SIZE = 100 * 1024 * 1024
 BLOCK = 1024 * 1024
@@ -151,8 +152,6 @@ def bench_p9() -> list[Row]:
 
 
 def _bare_starlette() -> tuple[Any, int]:
-    import socket
-
     import uvicorn
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -163,9 +162,9 @@ def _bare_starlette() -> tuple[Any, int]:
         return PlainTextResponse("ok")
 
     app = Starlette(routes=[Route("/ping", ping)])
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
+    # The same socket as ours (convex_lab.server._bind: TCP_NODELAY applied by asyncio): with a
+    # plain socket.socket() the anchor's responses wait ~40 ms for delayed ACKs, measuring Nagle.
+    sock = _bind(0)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
                                            lifespan="off", log_config=None))
     threading.Thread(target=lambda: server.run(sockets=[sock]), daemon=True).start()
