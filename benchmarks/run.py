@@ -21,6 +21,7 @@ from benchmarks import (
     bench_scheduler,
     bench_search,
     bench_sql,
+    bench_wire,
     bench_writes,
 )
 from benchmarks._common import Row, print_table
@@ -38,6 +39,8 @@ BENCHES = {
     "P5": bench_search.bench_p5,
     "P9": bench_http.bench_p9,
     "P10": bench_http.bench_p10,
+    "W1": bench_wire.bench_w1,
+    "W2": bench_wire.bench_w2,
 }
 
 

@@ -354,6 +354,11 @@ class SubscriptionManager:
             for ex, (changed, changed_any) in results:
                 for live in list(ex.lives):
                     live._deliver(changed, changed_any)
+            self._refreshed(ts)
+
+    def _refreshed(self, ts: int) -> None:
+        """Hook: a refresh re-ran executions at snapshot ``ts`` and delivered their updates
+        (still under the refresh lock). The wire server's manager sends its transitions here."""
 
     def close(self) -> None:
         for unsubscribe in self._unsubscribe:

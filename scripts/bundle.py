@@ -41,6 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EXTENSION = ROOT / "extension"
 STATIC = ROOT / "convex_lab" / "static"
 TARGETS = (STATIC / "widget.js", STATIC / "widget.css")
+WEB = ROOT / "web"
+WEB_TARGET = STATIC / "convex.browser.js"
 BUILD_COMMAND = "npm --prefix extension ci && npm --prefix extension run build"
 
 
@@ -86,6 +88,7 @@ def ensure(*, force: bool = False, require: bool = True) -> str:
     ``force`` rebuilds a fresh bundle too (when npm is there); ``require=False`` turns the
     missing-without-npm error into a warning.
     """
+    ensure_web()
     state = status()
     if state == "fresh" and not force:
         return state
@@ -131,6 +134,37 @@ def ensure(*, force: bool = False, require: bool = True) -> str:
             f"{' and '.join(str(t) for t in TARGETS)}: check extension/package.json's build script."
         )
     return state
+
+
+def ensure_web() -> bool:
+    """The npm ``convex`` client's browser build for the page the server serves
+    (``convex_lab/server/page.py``): web/node_modules/convex/dist/browser.bundle.js (``npm ci``
+    in web/ when missing or older than web/package-lock.json) copied to WEB_TARGET. Never fails a
+    build: without npm (or on any npm error) it warns, and the page answers with how to get it.
+    Returns whether WEB_TARGET exists."""
+    lock = WEB / "package-lock.json"
+    if not lock.is_file():
+        return WEB_TARGET.is_file()
+    source = WEB / "node_modules" / "convex" / "dist" / "browser.bundle.js"
+    if WEB_TARGET.is_file() and WEB_TARGET.stat().st_mtime >= lock.stat().st_mtime:
+        return True
+    npm = shutil.which("npm")
+    installed = WEB / "node_modules" / ".package-lock.json"
+    if npm is not None and (not installed.is_file()
+                            or installed.stat().st_mtime < lock.stat().st_mtime):
+        _log("npm ci   (in web/: the convex client's browser build for the served page)")
+        done = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts",
+                               "--loglevel=error"], cwd=WEB, check=False)
+        if done.returncode != 0:
+            _log("warning: npm ci in web/ failed: the served web page will not load its client")
+    if not source.is_file():
+        if not WEB_TARGET.is_file():
+            _log("warning: the convex client's browser build is missing (npm ci in web/): the "
+                 "served web page will say so")
+        return WEB_TARGET.is_file()
+    STATIC.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, WEB_TARGET)
+    return True
 
 
 def build(target_name: str, version: str, **_kwargs: object) -> None:

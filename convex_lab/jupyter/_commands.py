@@ -280,7 +280,9 @@ def serve(backend: cl.Backend, words: Sequence[str]) -> str:
         server = backend.serve(int(words[0]) if words else 0)
     return (f"Serving the default backend on 127.0.0.1:\n"
             f"  deployment URL (CONVEX_URL, file uploads and URLs): {server.url}\n"
-            f"  site URL (HTTP actions):                           {server.site_url}")
+            f"  site URL (HTTP actions):                           {server.site_url}\n"
+            f"Official clients connect with CONVEX_URL={server.url} (Convex's HTTP API and "
+            f"sync WebSocket; the PyPI client from another process)")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,8 +4,9 @@
 :class:`LoopbackServer` per backend:
 
 * ``.url`` — the deployment URL (Convex's ``.convex.cloud``): file uploads
-  (``POST /api/storage/upload?token=...``) and downloads (``GET /api/storage/<id>/<sig>``);
-  the wire API (``/api/query``, the sync WebSocket) joins it later (``deployment.py``).
+  (``POST /api/storage/upload?token=...``) and downloads (``GET /api/storage/<id>/<sig>``),
+  Convex's HTTP API (``/api/query``, ... — ``api.py``) and its sync WebSocket (``/api/sync`` —
+  ``sync.py``), so the official ``convex`` clients (PyPI, npm) connect unmodified.
 * ``.site_url`` — the site URL (Convex's ``.convex.site``): the app's HTTP actions at the root.
 
 Both listen on 127.0.0.1 only, on ephemeral ports for ``port=0`` (else ``port`` and ``port +
@@ -35,8 +36,12 @@ START_TIMEOUT_S = 15.0
 
 
 def _bind(port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets whose proto says TCP
+    # (proto 0 does not), and without it a transition sent right after a mutation's response
+    # waits ~40 ms for the client's delayed ACK (Nagle).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((HOST, port))
     except OSError as e:
@@ -57,6 +62,8 @@ class LoopbackServer:
         from convex_lab.server.asgi import by_port  # noqa: PLC0415
         from convex_lab.server.deployment import deployment_app  # noqa: PLC0415
         from convex_lab.server.site import site_app  # noqa: PLC0415
+        from convex_lab.server.sync import SyncHub  # noqa: PLC0415
+        from convex_lab.server.wire import capture_logs  # noqa: PLC0415
 
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65534:
             raise ConvexLabError(f"port must be an int from 0 to 65534 (0: any free port); got "
@@ -71,8 +78,14 @@ class LoopbackServer:
         self.site_port: int = site.getsockname()[1]
         self.url = f"http://{HOST}:{self.port}"
         self.site_url = f"http://{HOST}:{self.site_port}"
-        app = by_port({self.site_port: site_app(backend)}, deployment_app(backend))
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+        self.sync = SyncHub(backend)
+        self._stop_logs = capture_logs(backend)  # log lines in the API's responses
+        app = by_port({self.site_port: site_app(backend)}, deployment_app(backend, self.sync))
+        from uvicorn.config import WS_PROTOCOLS  # noqa: PLC0415
+
+        # websockets' sans-I/O protocol where uvicorn has it (the legacy one is deprecated).
+        ws = "websockets-sansio" if "websockets-sansio" in WS_PROTOCOLS else "auto"
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", ws=ws,
                                 log_config=None, timeout_graceful_shutdown=1,
                                 timeout_keep_alive=5, server_header=False)
         self._uvicorn = uvicorn.Server(config)
@@ -105,6 +118,8 @@ class LoopbackServer:
         self._uvicorn.should_exit = True
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout=10)
+        self.sync.close()
+        self._stop_logs()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "serving"

@@ -9,10 +9,11 @@
   max-age=2592000`` (the bytes of a URL never change) and single ``Range`` requests (206).
   404 once the file is deleted.
 * ``GET /`` — Convex's "This Convex deployment is running" text.
+* Convex's HTTP API (``/api/query``, ``/api/mutation``, ... — ``server/api.py``) and the sync
+  WebSocket (``/api/sync``, ``/api/<version>/sync`` — ``server/sync.py``).
 
 CORS mirrors the caller's origin on every route, as Convex's router does, so a page (a widget in
-JupyterLab) can upload with ``fetch``. More routes (the wire protocol) are added to
-:func:`routes`.
+JupyterLab, a page on another origin) can upload and call functions with ``fetch``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from convex_lab.files.engine import parse_digest
 if TYPE_CHECKING:
     from convex_lab.backend import Backend
     from convex_lab.server.asgi import ASGIApp
+    from convex_lab.server.sync import SyncHub
 
 RUNNING = "This Convex deployment is running. See https://docs.convex.dev/."
 MAX_AGE_S = 60 * 60 * 24 * 30
@@ -164,9 +166,14 @@ async def _read(file: BinaryIO, start: int, end: int) -> AsyncIterator[bytes]:
         file.close()
 
 
-def deployment_app(backend: Backend) -> ASGIApp:
+def deployment_app(backend: Backend, hub: SyncHub | None = None) -> ASGIApp:
+    """Files, the HTTP API (``server/api.py``) and, given a hub, the sync WebSocket
+    (``server/sync.py``)."""
+    from convex_lab.server import api, sync  # noqa: PLC0415
+
+    extra: list[Any] = api.routes(backend) + (sync.routes(hub) if hub is not None else [])
     cors = Middleware(CORSMiddleware, allow_origin_regex=".*", allow_credentials=True,
                       allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
                       allow_headers=["*"], expose_headers=["digest", "content-range"])
-    app: Any = Starlette(routes=routes(backend), middleware=[cors])
+    app: Any = Starlette(routes=routes(backend) + extra, middleware=[cors])
     return app  # type: ignore[no-any-return]

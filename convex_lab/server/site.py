@@ -1,6 +1,7 @@
 """The site URL: every request is an HTTP action (``backend.handle_http``), as on Convex's
-``.convex.site``. The body is read whole (at most 20 MiB, Convex's limit: 413 beyond) and the
-action runs in a worker thread, so the server's loop keeps serving meanwhile."""
+``.convex.site`` — except ``GET /_convex_lab/...``, convex_lab's own web page (``page.py``).
+The body is read whole (at most 20 MiB, Convex's limit: 413 beyond) and the action runs in a
+worker thread, so the server's loop keeps serving meanwhile."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from convex_lab.errors import BackendClosedError
 from convex_lab.http import Request as HttpRequest
 from convex_lab.http_router import MAX_BODY_BYTES
 from convex_lab.server.asgi import ASGIApp, Receive, Scope, Send, send_bytes
+from convex_lab.server.page import PREFIX, page
 
 if TYPE_CHECKING:
     from convex_lab.backend import Backend
@@ -24,6 +26,12 @@ def site_app(backend: Backend) -> ASGIApp:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1003})
             return
+        if scope["method"] == "GET" and scope["path"].startswith(PREFIX):
+            server = backend._server
+            served = page(scope["path"], server.url if server is not None else "")
+            if served is not None:
+                await send_bytes(send, *served)
+                return
         request = Request(scope, receive)
         body = bytearray()
         try:
