@@ -160,6 +160,14 @@ class LiveQuery:
     def closed(self) -> bool:
         return self._execution is None
 
+    @property
+    def journal(self) -> str | None:
+        """Convex's query journal of this live query (an opaque string, or ``None`` when its
+        query has not paginated): where its ``paginate()`` page ends. A subscription given it
+        back (``subscribe(..., journal=)``, the wire protocol's reconnect) keeps the same page."""
+        ex = self._execution
+        return ex.journal.end_cursor if ex is not None else None
+
     def on_change(self, callback: Callable[[Any], None]) -> Callable[[], None]:
         """Call ``callback(value)`` after each new, different successful result."""
         self._on_change.append(callback)
@@ -247,14 +255,19 @@ class SubscriptionManager:
 
     # Subscribing ---------------------------------------------------------------------------
     def subscribe(self, ref: FunctionLike, args: Mapping[str, Any] | None, *, auth: Auth | None,
-                  public_only: bool, render: Callable[[Any], Any] | None = None) -> LiveQuery:
+                  public_only: bool, render: Callable[[Any], Any] | None = None,
+                  journal: str | None = None) -> LiveQuery:
+        """A live query of ``ref(args)``; ``journal`` (a :attr:`LiveQuery.journal` kept by a
+        client) starts it from that journal: its page ends where it ended."""
         fn = self.backend.resolve(ref, "query", public_only=public_only,
                                   caller="client" if public_only else "backend")
         args = dict(args or {})
         key: tuple[Any, ...] = (fn.path, _args_key(args), _auth_key(auth), public_only)
         with self._lock:
             ex = self._executions.get(key)
-            if ex is not None and ex.journal.end_cursor is not None:
+            if journal is not None:  # its own journal: never shared
+                key, ex = (*key, next(self._own)), None
+            elif ex is not None and ex.journal.end_cursor is not None:
                 # Its page's end is recorded (it may have grown since): a new subscriber gets
                 # its own first page, as a fresh Convex subscription gets a fresh journal.
                 key, ex = (*key, next(self._own)), None
@@ -262,6 +275,7 @@ class SubscriptionManager:
             if ex is None:
                 ex = self._executions[key] = _Execution(self, key, fn.path, args, auth=auth,
                                                         public_only=public_only)
+                ex.journal.end_cursor = journal
         if fresh:
             with self._refresh_lock:
                 ex.run(None)

@@ -42,6 +42,10 @@ def wire_app(provider: dict[str, Any] | None = None) -> cl.App:
         doc = ctx.db.query("counters").with_index("by_name", lambda q: q.eq("name", name)).unique()
         return None if doc is None else doc["n"]
 
+    @app.query(name="counters:page")
+    def page(ctx: Any, paginationOpts: Any) -> Any:  # noqa: N803 (Convex's argument name)
+        return ctx.db.query("counters").with_index("by_name").paginate(paginationOpts)
+
     @app.mutation(name="counters:bump")
     def bump(ctx: Any, name: str) -> Any:
         doc = ctx.db.query("counters").with_index("by_name", lambda q: q.eq("name", name)).unique()

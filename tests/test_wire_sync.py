@@ -296,3 +296,55 @@ def test_timestamps_never_go_backwards_across_restarts(tmp_path: Path) -> None:
             conn.recv()
             conn.close()
     assert seen[1] > seen[0]
+
+
+def test_a_paginated_query_sends_its_journal_and_keeps_its_page_across_a_reconnect() -> None:
+    """Convex's query journal over the wire: a live page grows in place (same end, same
+    continueCursor) when a document lands inside it, its journal travels in QueryUpdated, and a
+    client re-adding the query with that journal (a reconnect) gets the same page, not a fresh
+    first page."""
+    with cl.Backend(app=wire_app()) as backend:
+        for name in ("a", "b", "c"):
+            backend.mutation("counters:bump", {"name": name})
+        url = backend.serve().url
+        opts = {"numItems": 2.0, "cursor": None}
+        first = Conn(url)
+        try:
+            update = first.add((0, "counters:page", {"paginationOpts": opts}))["modifications"][0]
+            assert [d["name"] for d in update["value"]["page"]] == ["a", "b"]
+            journal, cursor = update["journal"], update["value"]["continueCursor"]
+            assert isinstance(journal, str) and journal
+            first.mutate(1, "counters:bump", {"name": "ab"})  # lands inside the page
+            assert first.recv()["type"] == "MutationResponse"
+            grown = first.recv()["modifications"][0]
+            assert [d["name"] for d in grown["value"]["page"]] == ["a", "ab", "b"]
+            assert grown["value"]["continueCursor"] == cursor
+            journal = grown["journal"]
+        finally:
+            first.close()
+        again = Conn(url)
+        try:
+            again.send({"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1,
+                        "modifications": [{"type": "Add", "queryId": 0,
+                                           "udfPath": "counters:page",
+                                           "args": [{"paginationOpts": opts}],
+                                           "journal": journal}]})
+            resumed = again.recv()["modifications"][0]
+            assert [d["name"] for d in resumed["value"]["page"]] == ["a", "ab", "b"]
+            assert resumed["value"]["continueCursor"] == cursor
+            # Without the journal: a fresh first page of two.
+            again.send({"type": "ModifyQuerySet", "baseVersion": 1, "newVersion": 2,
+                        "modifications": [{"type": "Add", "queryId": 1,
+                                           "udfPath": "counters:page",
+                                           "args": [{"paginationOpts": opts}]}]})
+            fresh = again.recv()["modifications"][0]
+            assert [d["name"] for d in fresh["value"]["page"]] == ["a", "ab"]
+            # A journal that is not a string is a malformed message.
+            again.send({"type": "ModifyQuerySet", "baseVersion": 2, "newVersion": 3,
+                        "modifications": [{"type": "Add", "queryId": 2,
+                                           "udfPath": "counters:page",
+                                           "args": [{"paginationOpts": opts}], "journal": 7}]})
+            fatal = again.recv()
+            assert fatal["type"] == "FatalError" and "journal" in fatal["error"]
+        finally:
+            again.close()

@@ -215,10 +215,12 @@ class SyncSession:
         self.closed = False
 
     # State changes (worker threads, under the hub's lock) --------------------------------------
-    def _subscribe(self, qid: int, path: str, args: dict[str, Any]) -> None:
+    def _subscribe(self, qid: int, path: str, args: dict[str, Any],
+                   journal: str | None = None) -> None:
         hub = self.hub
         try:
-            live = hub.manager.subscribe(path, args, auth=self.auth, public_only=True)
+            live = hub.manager.subscribe(path, args, auth=self.auth, public_only=True,
+                                         journal=journal)
         except ConvexLabError as e:
             self.queries[qid] = (path, args, None, str(e))
         else:
@@ -247,7 +249,10 @@ class SyncSession:
                     qid = int(mod["queryId"])
                     self._unsubscribe(qid)
                     path = function_path(hub.backend, mod.get("udfPath"))
-                    self._subscribe(qid, path, decode_args(mod.get("args")))
+                    journal = mod.get("journal")
+                    if journal is not None and not isinstance(journal, str):
+                        raise TypeError(f"journal must be a string or null; got {journal!r}")
+                    self._subscribe(qid, path, decode_args(mod.get("args")), journal)
                 else:
                     qid = int(mod["queryId"])
                     self._unsubscribe(qid)
@@ -260,9 +265,10 @@ class SyncSession:
         hub = self.hub
         with hub.lock:
             self.auth = auth
-            for qid, (path, args, _live, _error) in list(self.queries.items()):
+            for qid, (path, args, live, _error) in list(self.queries.items()):
+                journal = live.journal if live is not None else None
                 self._unsubscribe(qid)
-                self._subscribe(qid, path, args)
+                self._subscribe(qid, path, args, journal)
             self.identity += 1
             hub.sync_point()
             self.flush()
@@ -298,11 +304,12 @@ class SyncSession:
         _path, _args, live, failure = entry
         if live is not None and live.status != "error":
             return {"type": "QueryUpdated", "queryId": qid, "value": encode(live.value),
-                    "logLines": [], "journal": None}
+                    "logLines": [], "journal": live.journal}
         error = live.error if live is not None else None
         out: dict[str, Any] = {"type": "QueryFailed", "queryId": qid,
                                "errorMessage": failure if failure is not None else str(error),
-                               "logLines": [], "journal": None}
+                               "logLines": [],
+                               "journal": live.journal if live is not None else None}
         if isinstance(error, ConvexError):
             out["errorData"] = encode(error.data)
         return out
