@@ -212,6 +212,33 @@ def test_a_bad_token_gets_auth_error_and_the_socket_closes(
         conn.recv()
 
 
+def test_an_expiring_token_ends_the_socket_with_auth_error_at_its_exp(
+        served: tuple[cl.Backend, str], issuer: cl.TestIssuer) -> None:
+    """A socket authenticated with a JWT does not outlive it: at exp (plus the verifier's 5 s
+    leeway) the server sends AuthError with authUpdateAttempted false — Convex's signal for the
+    client to fetch a fresh token — and closes; queries never run on an expired identity."""
+    _, url = served
+    conn = Conn(url)
+    assert values(conn.add((0, "whoami", {}))) == {0: None}
+    conn.send({"type": "Authenticate", "baseVersion": 0, "tokenType": "User",
+               "value": issuer.token("ada", expires_in=-4)})  # valid for ~1 s more (leeway)
+    t = conn.recv()
+    assert t["endVersion"]["identity"] == 1 and values(t) == {0: "ada"}
+    error = conn.recv(timeout=5)
+    assert error["type"] == "AuthError" and error["authUpdateAttempted"] is False
+    assert "expired" in error["error"] and error["baseVersion"] == 1
+    with pytest.raises(ConnectionClosed):
+        conn.recv()
+    # A long-lived token keeps the socket: still open and pinging, no AuthError.
+    other = Conn(url)
+    other.send({"type": "Authenticate", "baseVersion": 0, "tokenType": "User",
+                "value": issuer.token("bob", expires_in=3600)})
+    assert other.recv()["type"] == "Transition"
+    with pytest.raises(TimeoutError):
+        other.recv(timeout=1.5)
+    other.close()
+
+
 def test_a_wrong_base_version_is_fatal(served: tuple[cl.Backend, str]) -> None:
     _, url = served
     conn = Conn(url)

@@ -51,6 +51,7 @@ from convex_lab.server.wire import (
 )
 
 if TYPE_CHECKING:
+    from convex_lab.auth.verify import VerifiedToken
     from convex_lab.backend import Backend
 
 VERSION = "convex_lab-1"
@@ -69,14 +70,19 @@ def auth_from_header(backend: Backend, header: str | None) -> Auth:
     return auth_from_token(backend, token.strip())
 
 
-def auth_from_token(backend: Backend, token: str) -> Auth:
+def verified_token(backend: Backend, token: str) -> VerifiedToken:
+    """``backend.verify_token`` with the API's refusal codes (401 for what does not verify)."""
     try:
-        return Auth(backend.verify_token(token).identity)
+        return backend.verify_token(token)
     except BackendClosedError:
         raise
     except ConvexLabError as e:
         code = e.code if STATUS.get(e.code) == 401 else "Unauthenticated"
         raise refusal(str(e), code=code) from None
+
+
+def auth_from_token(backend: Backend, token: str) -> Auth:
+    return Auth(verified_token(backend, token).identity)
 
 
 def _error(e: ConvexLabError) -> JSONResponse:

@@ -43,10 +43,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from convex_lab.auth.verify import LEEWAY_S
 from convex_lab.context import NO_AUTH, Auth
 from convex_lab.errors import BackendClosedError, ConvexError, ConvexLabError
 from convex_lab.events import report
-from convex_lab.server.api import auth_from_token
+from convex_lab.server.api import verified_token
 from convex_lab.server.wire import (
     Outcome,
     call,
@@ -423,12 +424,27 @@ async def serve_socket(hub: SyncHub, ws: WebSocket) -> None:
     session = SyncSession(hub, send)
     hub.sessions.add(session)
     tasks: set[asyncio.Task[Any]] = set()
+    # When the session's token expires (wall clock, ms), as the JWT's exp says: the socket then
+    # gets Convex's AuthError (authUpdateAttempted: false) and closes, and the client fetches a
+    # fresh token and reconnects. None: no token.
+    expires_at: list[float | None] = [None]
 
     async def sender() -> None:
         while True:
+            wait = HEARTBEAT_S
+            if expires_at[0] is not None:
+                wait = max(0.0, min(wait, expires_at[0] / 1000 - time.time()))
             try:
-                texts = await asyncio.wait_for(outbox.get(), HEARTBEAT_S)
+                texts = await asyncio.wait_for(outbox.get(), wait)
             except TimeoutError:
+                if expires_at[0] is not None and time.time() * 1000 >= expires_at[0]:
+                    await ws.send_text(json.dumps({
+                        "type": "AuthError", "baseVersion": session.identity,
+                        "authUpdateAttempted": False,
+                        "error": "Token expired: the client's JWT passed its exp; send a "
+                                 "fresh token (Authenticate)."}))
+                    await ws.close(code=1000)
+                    return
                 texts = ['{"type":"Ping"}']
             if texts is None:
                 return
@@ -473,20 +489,25 @@ async def serve_socket(hub: SyncHub, ws: WebSocket) -> None:
                     "authUpdateAttempted": True,
                     "error": f"Authenticate's baseVersion is {base}; the server's identity "
                              f"version is {session.identity}."}
+        expires: float | None = None
         if token_type == "None":
             auth: Auth = NO_AUTH
         elif token_type == "User":
             try:
-                auth = await run_in_threadpool(auth_from_token, hub.backend,
-                                               str(message.get("value")))
+                token = await run_in_threadpool(verified_token, hub.backend,
+                                                str(message.get("value")))
             except ConvexLabError as e:
                 return {"type": "AuthError", "error": str(e), "baseVersion": base,
                         "authUpdateAttempted": True}
+            auth = Auth(token.identity)
+            expires = token.expires_at + LEEWAY_S * 1000
         else:
             return {"type": "AuthError", "baseVersion": base, "authUpdateAttempted": True,
                     "error": "Admin keys are not used by convex_lab (the notebook is the "
                              "deployment's admin): authenticate with a user JWT."}
         await run_in_threadpool(session.authenticate, auth)
+        expires_at[0] = expires
+        outbox.put_nowait([])  # the sender re-reads the deadline
         return None
 
     send_task = asyncio.ensure_future(sender())
