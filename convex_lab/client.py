@@ -5,7 +5,8 @@
   convex-test's ``withIdentity``) or ``token=<jwt>`` (verified against ``app.auth``'s providers)
   becomes ``ctx.auth.get_user_identity()`` in every function it calls (and their nested calls),
   with ``tokenIdentifier = "<issuer>|<subject>"``. ``set_auth(jwt)`` / ``clear_auth()`` change
-  it for later calls; a bad token is refused there, with the reason. Once a token's ``exp`` has
+  it for later calls and re-run the client's open live queries as the new identity; a bad token
+  is refused there, with the reason. Once a token's ``exp`` has
   passed, calls fail until ``set_auth`` gets a fresh one (as Convex's server refuses them).
 * Errors reach the caller as fresh exceptions carrying no server frames: ``ConvexError`` with
   its data, convex_lab's own errors with their message, anything else as ``ServerError``; with
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +47,8 @@ class Client:
         normalized = normalize_identity(identity)
         self._auth = NO_AUTH if normalized is None else Auth(normalized)
         self._expires_at: float | None = None
+        # Open live queries made by this client: they follow set_auth / clear_auth.
+        self._lives: weakref.WeakSet[Any] = weakref.WeakSet()
         if token is not None:
             self.set_auth(token)
         # A fair lock would be stricter about arrival order; threads calling one client at the
@@ -61,12 +65,24 @@ class Client:
         verified = self.backend.verify_token(token)
         self._auth = Auth(verified.identity)
         self._expires_at = verified.expires_at
+        self._follow_identity()
         return verified.identity
 
     def clear_auth(self) -> None:
         """Call as no one from now on (``ctx.auth.get_user_identity()`` is ``None``)."""
         self._auth = NO_AUTH
         self._expires_at = None
+        self._follow_identity()
+
+    def _follow_identity(self) -> None:
+        """This client's open live queries re-run as its new identity (as Convex's sync
+        protocol re-runs a client's query set after ``Authenticate``)."""
+        for live in list(self._lives):
+            reauth = getattr(live, "reauth", None)  # a PaginatedLiveQuery re-runs its pages
+            if reauth is not None:
+                reauth(self._auth)
+            else:
+                self.backend.subscriptions.rebind(live, self._auth)
 
     def _check_token(self) -> None:
         expires = self._expires_at
@@ -103,8 +119,10 @@ class Client:
     def subscribe(self, ref: FunctionLike, args: Mapping[str, Any] | None = None, *,
                   render: Callable[[Any], Any] | None = None) -> LiveQuery:
         """A live query of a public query as this client sees it (``docs/live-queries.md``)."""
-        return self.backend.subscriptions.subscribe(ref, args, auth=self._auth,
+        live = self.backend.subscriptions.subscribe(ref, args, auth=self._auth,
                                                     public_only=True, render=render)
+        self._lives.add(live)
+        return live
 
     def subscribe_paginated(self, ref: FunctionLike, args: Mapping[str, Any] | None = None, *,
                             initial_num_items: int = 10) -> PaginatedLiveQuery:
@@ -112,9 +130,11 @@ class Client:
         from convex_lab.live_pages import PaginatedLiveQuery  # noqa: PLC0415
 
         fn = self.backend.resolve(ref, "query", public_only=True, caller="client")
-        return PaginatedLiveQuery(self.backend.subscriptions, fn.path, args or {},
+        live = PaginatedLiveQuery(self.backend.subscriptions, fn.path, args or {},
                                   auth=self._auth, public_only=True,
                                   initial_num_items=initial_num_items)
+        self._lives.add(live)
+        return live
 
     def action(self, ref: FunctionLike, args: Mapping[str, Any] | None = None) -> Any:
         """Run a public action (actions of one client may run concurrently)."""

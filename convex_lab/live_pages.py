@@ -99,6 +99,18 @@ class PaginatedLiveQuery:
     def _add_page(self, opts: dict[str, Any]) -> None:
         self._pages.append(self._page(opts))
 
+    def reauth(self, auth: Auth | None) -> None:
+        """Follow a new identity (a client's ``set_auth`` / ``clear_auth``): every loaded page
+        re-runs as ``auth`` (same page bounds) and the change is delivered as an update."""
+        if self._closed:
+            return
+        self._auth = auth
+        with self._manager._refresh_lock:
+            for page in self._pages:
+                page.auth = auth
+                page.run(None)
+        self._settle()
+
     def load_more(self, num_items: int) -> bool:
         """Load one more page of ``num_items``; False if there is nothing more to load."""
         if self._closed or self.status != "CanLoadMore":

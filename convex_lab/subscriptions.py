@@ -261,8 +261,16 @@ class SubscriptionManager:
         client) starts it from that journal: its page ends where it ended."""
         fn = self.backend.resolve(ref, "query", public_only=public_only,
                                   caller="client" if public_only else "backend")
-        args = dict(args or {})
-        key: tuple[Any, ...] = (fn.path, _args_key(args), _auth_key(auth), public_only)
+        ex = self._execution_for(fn.path, dict(args or {}), auth, public_only, journal)
+        live = LiveQuery(self, ex, render)
+        ex.lives.append(live)
+        return live
+
+    def _execution_for(self, path: str, args: dict[str, Any], auth: Auth | None,
+                       public_only: bool, journal: str | None) -> _Execution:
+        """The execution a new subscriber of ``path(args)`` as ``auth`` joins (made and run
+        once if there is none to share)."""
+        key: tuple[Any, ...] = (path, _args_key(args), _auth_key(auth), public_only)
         with self._lock:
             ex = self._executions.get(key)
             if journal is not None:  # its own journal: never shared
@@ -273,15 +281,30 @@ class SubscriptionManager:
                 key, ex = (*key, next(self._own)), None
             fresh = ex is None
             if ex is None:
-                ex = self._executions[key] = _Execution(self, key, fn.path, args, auth=auth,
+                ex = self._executions[key] = _Execution(self, key, path, args, auth=auth,
                                                         public_only=public_only)
                 ex.journal.end_cursor = journal
         if fresh:
             with self._refresh_lock:
                 ex.run(None)
-        live = LiveQuery(self, ex, render)
-        ex.lives.append(live)
-        return live
+        return ex
+
+    def rebind(self, live: LiveQuery, auth: Auth | None) -> None:
+        """Move ``live`` to the same query as ``auth`` (a client's ``set_auth`` /
+        ``clear_auth``): it shows that identity's result from now on, delivered as an update
+        (``on_change`` when the value differs). Nothing happens for a closed live query or an
+        equal identity."""
+        old = live._execution
+        if old is None or _auth_key(old.auth) == _auth_key(auth):
+            return
+        ex = self._execution_for(old.path, old.args, auth, old.public_only, None)
+        with self._refresh_lock:
+            before = (live.value, live.status)
+            ex.lives.append(live)
+            live._execution = ex
+            self.release(old, live)
+            changed = ex.status != before[1] or not values_equal(ex.value, before[0])
+            live._deliver(changed and ex.status == "ready", True)
 
     def page_execution(self, path: str, args: dict[str, Any], auth: Auth | None,
                        public_only: bool, owner: Any) -> _Execution:

@@ -78,6 +78,36 @@ def test_set_auth_and_clear_auth_change_the_callers_identity(issuer: cl.TestIssu
     assert client.query("whoami") is None
 
 
+def test_a_clients_live_queries_follow_set_auth_and_clear_auth(issuer: cl.TestIssuer,
+                                                               backend: cl.Backend) -> None:
+    """A live query that read ctx.auth re-runs when its client's identity changes (Convex's
+    client re-authenticates its whole query set); another client's equal query is untouched."""
+
+    @backend.app.query(name="mine")
+    def mine(ctx: Any, paginationOpts: Any) -> Any:  # noqa: N803 (Convex's argument name)
+        who = ctx.auth.get_user_identity()
+        page = ctx.db.query("notes").paginate(paginationOpts)
+        return {**page, "page": [who["subject"] if who else None]}
+
+    client, bystander = backend.client(), backend.client()
+    live, other = client.subscribe("whoami"), bystander.subscribe("whoami")
+    pages = client.subscribe_paginated("mine", initial_num_items=5)
+    seen: list[Any] = []
+    live.on_change(lambda value: seen.append(value and value["subject"]))
+    assert live.value is None and pages.results == [None]
+    client.set_auth(issuer.token("grace"))
+    assert live.value["subject"] == "grace" and seen == ["grace"]
+    assert pages.results == ["grace"]
+    assert other.value is None  # the bystander's query (shared before) is still anonymous
+    client.set_auth(issuer.token("ada"))
+    assert live.value["subject"] == "ada" and seen == ["grace", "ada"]
+    client.clear_auth()
+    assert live.value is None and seen == ["grace", "ada", None] and pages.results == [None]
+    live.close()
+    client.set_auth(issuer.token("grace"))  # a closed live query stays as it was
+    assert live.value is None and live.closed
+
+
 def test_a_client_whose_token_expires_must_refresh(issuer: cl.TestIssuer,
                                                    backend: cl.Backend) -> None:
     client = backend.client(token=issuer.token("ada", expires_in=1))
