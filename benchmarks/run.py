@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import (
     bench_bulk,
+    bench_components,
     bench_http,
     bench_live,
     bench_reads,
@@ -41,6 +42,8 @@ BENCHES = {
     "P10": bench_http.bench_p10,
     "W1": bench_wire.bench_w1,
     "W2": bench_wire.bench_w2,
+    "C1": bench_components.bench_c1,
+    "C3": bench_components.bench_c3,
 }
 
 

@@ -22,6 +22,7 @@ from convex_lab._runtime import function_time as _function_time
 from convex_lab.auth.test_issuer import TestIssuer
 from convex_lab.backend import Backend, default_backend, set_default_backend
 from convex_lab.client import Client
+from convex_lab.components import define_component
 from convex_lab.errors import ConvexError
 from convex_lab.functions import (
     App,
@@ -63,6 +64,7 @@ __all__ = [
     "cron_jobs",
     "default_app",
     "default_backend",
+    "define_component",
     "define_schema",
     "define_table",
     "http_action",

@@ -13,10 +13,15 @@ import difflib
 from typing import TYPE_CHECKING, Final
 
 from convex_lab.errors import FunctionError
-from convex_lab.functions import FunctionDef, kind_phrase, reference_path
+from convex_lab.functions import (
+    ComponentReference,
+    FunctionDef,
+    kind_phrase,
+    reference_path,
+)
 
 if TYPE_CHECKING:
-    from convex_lab.functions import App, FunctionLike
+    from convex_lab.functions import App, FunctionLike, Mount
 
 _CALL_VERB: Final = {"query": "query", "mutation": "mutation", "action": "action"}
 _CTX_VERB: Final = {"query": "run_query", "mutation": "run_mutation", "action": "run_action"}
@@ -31,7 +36,11 @@ def resolve(app: App, ref: FunctionLike, kind: str | None = None, *, public_only
     without suggestions when ``redact`` is set.
     """
     if type(ref) is FunctionDef:  # the common case, without the general dispatch
+        if ref.mount is not None:  # a component's function, as a mount serves it
+            return resolve_in_mount(ref.mount, ref, kind, caller=caller)
         path, ref_public = ref.path, False
+    elif isinstance(ref, ComponentReference):
+        return resolve_in_mount(ref._cl_mount(), ref, kind, caller=caller, public_only=True)
     else:
         path, ref_public = reference_path(ref)
     fn = app.functions.get(path)
@@ -45,6 +54,33 @@ def resolve(app: App, ref: FunctionLike, kind: str | None = None, *, public_only
         hint = (f": use {caller}.{verbs[fn.kind]}(...)" if fn.kind in verbs
                 else ": HTTP actions are called through an HTTP route, not as functions")
         raise FunctionError(f"{path} is {kind_phrase(fn.kind)}, not {kind_phrase(kind)}{hint}")
+    return fn
+
+
+def resolve_in_mount(mount: Mount, ref: FunctionLike | ComponentReference, kind: str | None,
+                     *, caller: str = "backend", public_only: bool = False) -> FunctionDef:
+    """The function a mounted component serves for ``ref``: from outside (an
+    ``app.components.<name>...`` reference) only its public functions; from inside (its own
+    functions calling each other with ``ctx.run_*``) any of them, by function or path.
+    A component never reaches the app's functions."""
+    if isinstance(ref, FunctionDef):
+        path = ref.path
+    else:
+        path, ref_public = reference_path(ref)
+        public_only = public_only or ref_public
+    fn = mount.function(path)
+    where = f"component {mount.name!r}"
+    if fn is None or (public_only and fn.visibility != "public"):
+        names = sorted(p for p, f in mount.definition.functions.items()
+                       if not public_only or f.visibility == "public")
+        hidden = " (it is internal: only the component's own functions call it)" if fn else ""
+        raise FunctionError(f"Could not find {'public ' if public_only else ''}function for "
+                            f"'{path}' in {where}{hidden}. Its functions: "
+                            f"{', '.join(names) or 'none'}.")
+    if kind is not None and fn.kind != kind:
+        verbs = _CTX_VERB if caller == "ctx" else _CALL_VERB
+        raise FunctionError(f"{path} in {where} is {kind_phrase(fn.kind)}, not "
+                            f"{kind_phrase(kind)}: use {caller}.{verbs.get(fn.kind, fn.kind)}(...)")
     return fn
 
 

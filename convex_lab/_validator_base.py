@@ -128,6 +128,8 @@ def _render(m: _Mismatch, prefix: str) -> str:
             f"Object contains extra field `{m.field}` that is not in the validator.\n{context}\n"
             f"Object: {_display_value(m.value)}\nValidator: {m.validator.display()}"
         )
+    if kind == "model":  # a pydantic model's own messages (``_annotations.VModel``)
+        return f"{m.field}\n{context}\nValue: {_display_value(m.value)}"
     if kind == "literal":
         return (
             f"`{_display_value(m.value)}` does not match literal validator "

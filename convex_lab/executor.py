@@ -16,6 +16,9 @@ scheduler, and later HTTP actions and the wire server — goes through an :class
   query or mutation, in the caller's transaction (a nested mutation is a sub-transaction rolled
   back if it raises); inside an action, each in its own transaction. At most 8 levels deep. The
   caller's identity propagates.
+* **Components.** A mounted component's function (``FunctionDef.mount``) gets a ``ctx.db``
+  confined to its ``"<name>/"`` tables and its ``ctx.run_*`` reach only its own functions; with
+  mounts the store gets the app's schema merged with theirs (``schema.with_components``).
 * **Capabilities.** Engines above this layer plug into ``ctx`` with :meth:`Executor.provide`:
   ``provide("scheduler", factory)`` makes ``ctx.scheduler`` ``factory(frame)``. The executor
   imports none of them.
@@ -33,7 +36,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from convex_lab import logs as _logs
-from convex_lab._resolve import nested_verb, resolve
+from convex_lab._resolve import nested_verb, resolve, resolve_in_mount
 from convex_lab._runtime import (
     MAX_DEPTH,
     Frame,
@@ -81,6 +84,9 @@ class Executor:
         self._capabilities: dict[str, Callable[[Frame], Any]] = {}
         self._schema_lock = threading.RLock()
         self._pushed_schema: Any = store.schema
+        # With components mounted: the app's schema and each mount's, as last pushed merged.
+        self._pushed_parts: tuple[Any, ...] = ()
+        self._mount_lookups: dict[str, Callable[[int], str | None]] = {}
         self._unlisten_app: Callable[[], None] | None = None
 
     # Code ------------------------------------------------------------------------------------
@@ -88,7 +94,9 @@ class Executor:
         """Serve ``app``: push its schema (an app without one keeps the store's), then its
         functions; then tell ``deployed``'s listeners."""
         with self._schema_lock:
-            if app.schema is not None and app.schema is not self._pushed_schema:
+            if app.mounts:
+                self._push_merged_schema(app)
+            elif app.schema is not None and app.schema is not self._pushed_schema:
                 self.store.set_schema(app.schema)
                 self._pushed_schema = app.schema
             if app is not self.app:
@@ -99,10 +107,34 @@ class Executor:
         self.deployed.emit(app)
 
     def sync_schema(self) -> None:
-        """Push a schema assigned to ``app.schema`` since the last deploy (a cheap check)."""
+        """Push a schema assigned to ``app.schema`` (or a component's) since the last deploy,
+        and a component mounted since (a cheap check)."""
         app = self.app
-        if app is not None and app.schema is not None and app.schema is not self._pushed_schema:
+        if app is None:
+            return
+        if app.mounts:
+            with self._schema_lock:
+                self._push_merged_schema(app)
+        elif app.schema is not None and app.schema is not self._pushed_schema:
             self.deploy(app)
+
+    def _push_merged_schema(self, app: App) -> None:
+        """The app's schema plus each mounted component's tables as ``<name>/<table>``
+        (``schema.with_components``), pushed when any part changed."""
+        from convex_lab.schema import with_components  # noqa: PLC0415 (lower layer, lazily)
+
+        parts: tuple[Any, ...] = (app.schema, *(
+            x for name, m in app.mounts.items() for x in (name, m.definition.schema)))
+        old = self._pushed_parts
+        if len(old) == len(parts) and all(
+                (a == b) if isinstance(a, str) else (a is b)  # names by value, schemas by identity
+                for a, b in zip(old, parts, strict=True)):
+            return
+        merged = with_components(app.schema, {name: m.definition.schema
+                                              for name, m in app.mounts.items()})
+        self.store.set_schema(merged)
+        self._pushed_schema = app.schema
+        self._pushed_parts = parts
 
     def resolve(self, ref: FunctionLike, kind: str | None = None, *, public_only: bool = False,
                 caller: str = "backend") -> FunctionDef:
@@ -140,7 +172,8 @@ class Executor:
         """
         fn = self.resolve(ref, kind, public_only=public_only, caller=caller)
         app = self.app
-        if app is not None and app.schema is not None and app.schema is not self._pushed_schema:
+        if app is not None and (app.mounts or (app.schema is not None
+                                               and app.schema is not self._pushed_schema)):
             self.sync_schema()
         return self.run(fn, {} if args is None else args, as_auth(identity), retries=retries,
                         snapshot=snapshot, on_reads=on_reads, tx_hooks=tx_hooks,
@@ -151,7 +184,8 @@ class Executor:
         functions allowed): the notebook's own calls, without ``call``'s options to pass."""
         fn = self.resolve(ref, kind)
         app = self.app
-        if app is not None and app.schema is not None and app.schema is not self._pushed_schema:
+        if app is not None and (app.mounts or (app.schema is not None
+                                               and app.schema is not self._pushed_schema)):
             self.sync_schema()
         records: list[Frame] = []
         try:
@@ -182,7 +216,10 @@ class Executor:
             raise FunctionError(
                 f"Too many nested function calls: ctx.{nested_verb(kind)} would nest more than "
                 f"{MAX_DEPTH} levels deep (Convex's limit). Is a function calling itself?")
-        fn = self.resolve(ref, kind, caller="ctx")
+        mount = parent.fn.mount
+        # A component's function reaches only its component's functions; the app's, any.
+        fn = (self.resolve(ref, kind, caller="ctx") if mount is None
+              else resolve_in_mount(mount, ref, kind, caller="ctx"))
         args = {} if args is None else args
         if parent.fn.kind in {"query", "mutation"}:
             return self._nested_in_tx(parent, fn, args)
@@ -219,7 +256,7 @@ class Executor:
         frame = Frame(self, fn, auth, depth=depth, records=records, started=self.clock.now())
         token = _logs.current.set(frame)
         error: BaseException | None = None
-        tables = self._tables
+        tables = self._tables if fn.mount is None else self._mount_tables(fn.mount.namespace)
         try:
             prepared = prepare_args(fn, args, tables)
             kind = fn.kind
@@ -270,7 +307,7 @@ class Executor:
         frame.tx = tx
         token = _logs.current.set(frame)
         error: BaseException | None = None
-        tables = self._tables
+        tables = self._tables if fn.mount is None else self._mount_tables(fn.mount.namespace)
         try:
             prepared = prepare_args(fn, args, tables)
             if fn.kind == "query":
@@ -294,13 +331,38 @@ class Executor:
     def make_ctx(self, kind: str, frame: Frame, tx: Transaction | None = None,
                  journal: QueryJournal | None = None) -> Any:
         """The ``ctx`` of an execution of ``kind``: the one place ctx objects are built."""
+        mount = frame.fn.mount
         if kind == "query":
             assert tx is not None
+            if mount is not None:  # a component's function: its own tables only
+                return QueryCtx(frame, self._reader(tx, frame.warn, journal,
+                                                    namespace=mount.namespace))
             return QueryCtx(frame, self._reader(tx, frame.warn, journal))
         if kind == "mutation":
             assert tx is not None
+            if mount is not None:
+                return MutationCtx(frame, self._writer(tx, frame.warn,
+                                                       namespace=mount.namespace))
             return MutationCtx(frame, self._writer(tx, frame.warn))
         return ActionCtx(frame)
+
+    def _mount_tables(self, namespace: str) -> Callable[[int], str | None]:
+        """Table names as a component's validators see them: its own without the
+        ``<name>/`` prefix (``v.id("nodes")``), anything else as the store names it."""
+        cached = self._mount_lookups.get(namespace)
+        if cached is not None:
+            return cached
+        lookup = self._tables
+        cut = len(namespace)
+
+        def tables(number: int) -> str | None:
+            name = lookup(number)
+            if name is not None and name.startswith(namespace) and "/" not in name[cut:]:
+                return name[cut:]
+            return name
+
+        self._mount_lookups[namespace] = tables
+        return tables
 
     def close(self) -> None:
         if self._unlisten_app is not None:

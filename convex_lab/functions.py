@@ -17,11 +17,17 @@ Contract (docs/api.md)
   functions.
 * Calling a ``FunctionDef`` from notebook code is an admin call on the backend serving its app;
   inside a running function it is an error (Convex functions call each other via ``ctx.run_*``).
+* Components (bottom of this module): ``ComponentDefinition`` is an App-like holder of a
+  component's schema and functions; ``app.use(definition, name)`` mounts it (a ``Mount``);
+  ``app.components.<name>.<module>.<fn>`` is a ``ComponentReference``. A mount serves copies of
+  the definition's functions whose ``mount`` is set: the executor confines their ``ctx.db`` to
+  the ``"<name>/"`` tables and resolves their ``ctx.run_*`` in the mount.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 import inspect
 import sys
@@ -30,6 +36,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, Literal, overload
 
 from convex_lab._runtime import current_frame
+from convex_lab._validator_base import identifier_problem
 from convex_lab.errors import FunctionError
 from convex_lab.events import Event
 from convex_lab.store.fastpath import ArgsChecker, compile_args
@@ -114,6 +121,8 @@ class FunctionDef:
     parameters: tuple[frozenset[str], frozenset[str]] | None
     fast_args: ArgsChecker | None
     app: App | None
+    # Set on the copy a mounted component serves (``Mount.function``): where it runs.
+    mount: Mount | None = None
     __wrapped__: Handler
     __name__: str
 
@@ -139,7 +148,10 @@ class FunctionDef:
         self.is_async = asyncio.iscoroutinefunction(handler)
         self.parameters = (_parameters(handler)
                            if args_validator is None and kind != "httpAction" else None)
-        self.fast_args = compile_args(args_validator) if args_validator is not None else None
+        # A pydantic model's arguments always go through pydantic (no one-pass checker).
+        self.fast_args = (compile_args(args_validator)
+                          if args_validator is not None and not _runs_pydantic(args_validator)
+                          else None)
         self.app = app
 
     @property
@@ -166,6 +178,12 @@ class FunctionDef:
     def __repr__(self) -> str:
         internal = "internal " if self.visibility == "internal" else ""
         return f"<{internal}{self.kind} {self.path!r}>"
+
+
+def _runs_pydantic(validator: Validator) -> bool:
+    from convex_lab._annotations import VModel  # noqa: PLC0415 (keep `import convex_lab` light)
+
+    return isinstance(validator, VModel)
 
 
 DirectCaller = Callable[[FunctionDef, Any], Any]
@@ -311,7 +329,7 @@ def make_function(
         else:
             fields = validators_from_signature(handler)
             args_v = VObject(fields) if fields is not None else None
-        if returns is not None:
+        if returns is not None:  # a pydantic model too (validator_from_annotation)
             returns_v = returns if isinstance(returns, Validator) else (
                 validator_from_annotation(returns))
     return FunctionDef(handler, kind=kind, visibility=visibility, path=path,
@@ -338,6 +356,8 @@ class App:
         self.http = http
         self.auth = auth
         self.functions: dict[str, FunctionDef] = {}
+        # Components mounted with use(), by name (DESIGN §8, "Components").
+        self.mounts: dict[str, Mount] = {}
         self._backend: weakref.ref[Backend] | None = None
         # Emitted with each (re)registered function: live queries of a redefined function re-run.
         self.registered: Event[FunctionDef] = Event("function registration")
@@ -363,6 +383,29 @@ class App:
 
     def remove(self, path: str) -> None:
         self.functions.pop(normalize_path(path), None)
+
+    def use(self, definition: ComponentDefinition, name: str | None = None) -> ComponentReference:
+        """Mount a component (``cl.define_component``) under ``name`` (its own name by default);
+        returns ``app.components.<name>``. Mounting a name again replaces what it held (a cell
+        re-run); its tables, ``<name>/<table>`` in the store, keep their documents."""
+        if not isinstance(definition, ComponentDefinition):
+            raise FunctionError(
+                f"app.use() takes a component definition (cl.define_component(name)); got "
+                f"{safe_repr(definition)}.")
+        name = definition.name if name is None else name
+        problem = identifier_problem(name)
+        if problem is not None:
+            raise FunctionError(f"Invalid component name {name!r}: {problem}")
+        old = self.mounts.get(name)
+        if old is None or old.definition is not definition:
+            self.mounts[name] = Mount(self, definition, name)
+        return ComponentReference(self, name, ())
+
+    @property
+    def components(self) -> ComponentsNamespace:
+        """``app.components.<name>.<module>.<fn>``: references to mounted components' functions
+        for ``ctx.run_query/run_mutation/run_action`` and ``backend.query(...)``."""
+        return ComponentsNamespace(self)
 
     @property
     def backend(self) -> Backend | None:
@@ -471,7 +514,158 @@ def reference_path(ref: FunctionLike | Any) -> tuple[str, bool]:
         return normalize_path(ref), False
     if isinstance(ref, FunctionReference):
         return normalize_path(ref._cl_path()), ref._cl_public()
+    if isinstance(ref, ComponentReference):
+        return normalize_path(ref._cl_path()), True
     raise FunctionError(
         f"{safe_repr(ref)} is not a function reference: pass the decorated function, a path "
         "such as 'messages:send', or cl.api.messages.send."
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Components: definitions, mounts and their references (DESIGN §8, "Components")
+#
+# The mechanism lives here, in the functions layer, because resolution and ctx building (the
+# executor) need it; `convex_lab.components` (layer 5) re-exports `define_component` and ships
+# the aggregate and rate-limiter components built on it.
+
+
+class ComponentDefinition(App):
+    """``cl.define_component(name)``: an App-like holder of a component's schema and functions
+    (the same decorators as :class:`App`). Nothing runs until an app mounts it with
+    ``app.use(definition)``; one definition may be mounted several times under different
+    names, each with its own tables."""
+
+    def __init__(self, name: str, schema: Any = None) -> None:
+        problem = identifier_problem(name)
+        if problem is not None:
+            raise FunctionError(f"Invalid component name {name!r}: {problem}")
+        super().__init__(schema=schema)
+        self.name = name
+
+    def use(self, definition: ComponentDefinition, name: str | None = None) -> ComponentReference:
+        raise FunctionError(f"Component {self.name!r} cannot mount components itself: mount "
+                            f"{definition.name!r} on the app with app.use(...).")
+
+    def __repr__(self) -> str:
+        return (f"<component {self.name!r}: {len(self.functions)} functions, "
+                f"tables: {', '.join(sorted(getattr(self.schema, 'tables', {}))) or 'none'}>")
+
+
+class Mount:
+    """A component definition mounted in ``app`` under ``name``.
+
+    Invariants: its functions resolve only here (``function``), as copies whose ``mount`` is
+    this object, so the executor runs them with ``ctx.db`` confined to the ``"<name>/"`` tables
+    (``namespace``); a function re-registered on the definition is picked up at the next call.
+    """
+
+    def __init__(self, app: App, definition: ComponentDefinition, name: str) -> None:
+        self.app = app
+        self.definition = definition
+        self.name = name
+        self.namespace = name + "/"
+        self._copies: dict[str, tuple[FunctionDef, FunctionDef]] = {}
+
+    def function(self, path: str) -> FunctionDef | None:
+        """The component's function at ``path``, as this mount runs it (or ``None``)."""
+        original = self.definition.function(path)
+        if original is None:
+            return None
+        cached = self._copies.get(original.path)
+        if cached is not None and cached[0] is original:
+            return cached[1]
+        served = copy.copy(original)
+        served.mount = self
+        self._copies[original.path] = (original, served)
+        return served
+
+    def __repr__(self) -> str:
+        return f"<component {self.definition.name!r} mounted as {self.name!r}>"
+
+
+class ComponentsNamespace:
+    """``app.components``: one attribute per mounted component."""
+
+    __slots__ = ("_app",)
+
+    def __init__(self, app: App) -> None:
+        self._app = app
+
+    def __getattr__(self, name: str) -> ComponentReference:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if name not in self._app.mounts:
+            mounted = ", ".join(sorted(self._app.mounts)) or "none"
+            raise AttributeError(f"No component is mounted as {name!r} (mounted: {mounted}). "
+                                 f"Mount one with app.use(definition, name={name!r}).")
+        return ComponentReference(self._app, name, ())
+
+    def __dir__(self) -> list[str]:
+        return sorted(self._app.mounts)
+
+    def __repr__(self) -> str:
+        return f"<components: {', '.join(sorted(self._app.mounts)) or 'none'}>"
+
+
+class ComponentReference:
+    """``app.components.<name>.<module>.<fn>``: the path ``"<module>:<fn>"`` inside the
+    component mounted as ``<name>``, built like ``cl.api`` (``.lib.count`` → ``"lib:count"``)."""
+
+    __slots__ = ("__app", "__name", "__parts")
+
+    def __init__(self, app: App, name: str, parts: tuple[str, ...]) -> None:
+        self.__app = app
+        self.__name = name
+        self.__parts = parts
+
+    def __getattr__(self, part: str) -> ComponentReference:
+        if part.startswith("__") or part.startswith("_ComponentReference"):
+            raise AttributeError(part)
+        return ComponentReference(self.__app, self.__name, (*self.__parts, part))
+
+    def _cl_component(self) -> str:
+        return self.__name
+
+    def _cl_mount(self) -> Mount:
+        mount = self.__app.mounts.get(self.__name)
+        if mount is None:
+            raise FunctionError(f"No component is mounted as {self.__name!r}: mount it with "
+                                f"app.use(definition, name={self.__name!r}).")
+        return mount
+
+    def _cl_path(self) -> str:
+        parts = self.__parts
+        if not parts:
+            raise FunctionError(f"app.components.{self.__name} is a component: reference one of "
+                                f"its functions, e.g. app.components.{self.__name}.lib.count.")
+        if len(parts) == 1:
+            return parts[0]
+        return "/".join(parts[:-1]) + ":" + parts[-1]
+
+    def __dir__(self) -> list[str]:
+        mount = self.__app.mounts.get(self.__name)
+        if mount is None:
+            return []
+        depth = len(self.__parts)
+        names: set[str] = set()
+        for path in mount.definition.functions:
+            segments = path.replace(":", "/").split("/")
+            if segments[:depth] == list(self.__parts) and len(segments) > depth:
+                names.add(segments[depth])
+        return sorted(names)
+
+    def __str__(self) -> str:
+        return f"{self.__name}/{self._cl_path()}" if self.__parts else self.__name
+
+    def __repr__(self) -> str:
+        return f"app.components.{'.'.join((self.__name, *self.__parts))}"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ComponentReference):
+            return NotImplemented
+        return (self.__app is other.__app and self.__name == other.__name
+                and self.__parts == other.__parts)
+
+    def __hash__(self) -> int:
+        return hash((id(self.__app), self.__name, self.__parts))

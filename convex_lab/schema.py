@@ -35,7 +35,9 @@ from convex_lab.validators import (
     VObject,
     VUnion,
     field_validator_at,
+    from_pydantic,
     identifier_problem,
+    is_pydantic_model,
     validator_from_json,
 )
 from convex_lab.values import check_document_field_count, convert_document
@@ -62,6 +64,8 @@ def _field_path_problem(path: object) -> str | None:
 
 
 def _document_validator(fields: Any) -> Validator:
+    if is_pydantic_model(fields):  # define_table(Model): documents validated by pydantic
+        fields = from_pydantic(fields)
     if isinstance(fields, Mapping):
         fields = VObject(fields)
     if isinstance(fields, VObject):
@@ -115,7 +119,7 @@ def _can_hold_float_vector(validator: Validator | None, parts: list[str]) -> boo
 class TableDefinition:
     """One table of a schema: its document validator and index definitions."""
 
-    def __init__(self, fields: Mapping[str, Validator] | Validator) -> None:
+    def __init__(self, fields: Mapping[str, Validator] | Validator | type) -> None:
         self.document_validator: Validator = _document_validator(fields)
         self.indexes: dict[str, list[str]] = {}
         self.search_indexes: dict[str, dict[str, Any]] = {}
@@ -445,8 +449,9 @@ class TableDefinition:
     __hash__ = None  # type: ignore[assignment]
 
 
-def define_table(fields: Mapping[str, Validator] | Validator) -> TableDefinition:
-    """Convex's ``defineTable``: chain ``.index()``, ``.search_index()``, ``.vector_index()``."""
+def define_table(fields: Mapping[str, Validator] | Validator | type) -> TableDefinition:
+    """Convex's ``defineTable``: chain ``.index()``, ``.search_index()``, ``.vector_index()``.
+    ``fields`` may be a pydantic model: documents are then validated (and transformed) by it."""
     return TableDefinition(fields)
 
 
@@ -497,12 +502,20 @@ class Schema:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Schema:
         tables = {t["tableName"]: TableDefinition.from_json(t) for t in data.get("tables", ())}
-        return cls(
-            tables,
+        # A merged schema (with_components) names components' tables "<component>/<table>".
+        own = {n: d for n, d in tables.items() if "/" not in n}
+        schema = cls(
+            own,
             # Convex defaults a missing flag to false (schemas older than validation)
             schema_validation=bool(data.get("schemaValidation", False)),
             strict_table_name_types=bool(data.get("strictTableNameTypes", True)),
         )
+        for name, definition in tables.items():
+            if "/" in name:
+                component, _, table = name.partition("/")
+                _check_table_name(component)
+                schema.tables[name] = _as_table(_check_table_name(table), definition)
+        return schema
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Schema):
@@ -514,6 +527,45 @@ class Schema:
     def __repr__(self) -> str:
         inner = ", ".join(f"{n!r}: {d!r}" for n, d in self.tables.items())
         return f"define_schema({{{inner}}})"
+
+
+def with_components(schema: Schema | None,
+                    components: Mapping[str, Schema | None]) -> Schema:
+    """The schema the store gets when components are mounted (DESIGN §8): the app's tables,
+    then each component's table ``t`` as ``"<component>/t"``, its ``v.id("t")`` validators
+    renamed to match. The app's schema options apply; without an app schema its own tables
+    stay free-form (unlisted)."""
+    merged = Schema(schema.tables if schema is not None else {},
+                    schema_validation=schema.schema_validation if schema is not None else True,
+                    strict_table_name_types=(schema.strict_table_name_types
+                                             if schema is not None else True))
+    for component, own in components.items():
+        if own is None:
+            continue
+        prefix = _check_table_name(component) + "/"
+        for table, definition in own.tables.items():
+            merged.tables[prefix + table] = _namespaced(definition, prefix, set(own.tables))
+    return merged
+
+
+def _namespaced(definition: TableDefinition, prefix: str, tables: set[str]) -> TableDefinition:
+    """``definition`` with ``v.id(t)`` of the component's tables ``t`` renamed ``prefix + t``
+    (the same object when it has none)."""
+    data = definition.to_json("_")
+    text = str(data)
+    if "'id'" not in text:
+        return definition
+
+    def rename(node: Any) -> Any:
+        if isinstance(node, dict):
+            if node.get("type") == "id" and node.get("tableName") in tables:
+                return {**node, "tableName": prefix + node["tableName"]}
+            return {k: rename(x) for k, x in node.items()}
+        if isinstance(node, list):
+            return [rename(x) for x in node]
+        return node
+
+    return TableDefinition.from_json(rename(data))
 
 
 def _check_table_name(name: object) -> str:

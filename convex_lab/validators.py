@@ -408,6 +408,11 @@ class _VBuilder:
     def nullable(self, validator: Validator) -> VUnion:
         return VUnion(_require_validator(validator, "v.nullable()'s argument"), self._null)
 
+    def from_pydantic(self, model: Any) -> VObject:
+        """The Convex validator of a pydantic ``BaseModel`` subclass; validating with it runs
+        pydantic (``convex_lab._annotations.VModel``). Needs pydantic."""
+        return from_pydantic(model)
+
     def __repr__(self) -> str:
         return "v"
 
@@ -484,9 +489,12 @@ def _field_from_json(data: Mapping[str, Any]) -> Validator:
 
 def args_validator(spec: Any) -> VObject | None:
     """An args spec → an object validator: a dict of validators (or Python annotations),
-    a ``v.object``, or ``None`` (unvalidated)."""
+    a ``v.object``, a pydantic model or ``v.from_pydantic(Model)`` (the handler then gets the
+    model's parsed fields), or ``None`` (unvalidated)."""
     if spec is None:
         return None
+    if isinstance(spec, VModel) or is_pydantic_model(spec):
+        return from_pydantic(spec, as_args=True)
     if isinstance(spec, VObject):
         return spec
     if isinstance(spec, Mapping):
@@ -498,7 +506,7 @@ def args_validator(spec: Any) -> VObject | None:
         )
     raise InvalidValidatorError(
         "args= must be a dict of validators such as {'name': v.string()}, a v.object(...), "
-        f"or None; got {safe_repr(spec)}"
+        f"a pydantic model, or None; got {safe_repr(spec)}"
     )
 
 
@@ -531,6 +539,9 @@ def _step(validator: Validator | None, part: str) -> Validator | None:
 
 # Annotation mapping lives in its own module; re-exported here as part of this module's API.
 from convex_lab._annotations import (  # noqa: E402
+    VModel,
+    from_pydantic,
+    is_pydantic_model,
     validator_from_annotation,
     validators_from_signature,
 )
@@ -554,7 +565,9 @@ __all__ = [
     "Validator",
     "args_validator",
     "field_validator_at",
+    "from_pydantic",
     "identifier_problem",
+    "is_pydantic_model",
     "pagination_opts_validator",
     "v",
     "validator_from_annotation",

@@ -162,7 +162,8 @@ def snapshot_sql(target: Backend | Store, query: str, *,
         ts = store.visible_ts
         schema = store.schema
         plan = plan_columns(store, schema, ts)  # documents that type columns: a superset at ts
-    columns = table_columns(store, schema, plan)
+    # Components' tables ("<component>/<table>") are private to them: no view (DESIGN §8).
+    columns = {n: c for n, c in table_columns(store, schema, plan).items() if "/" not in n}
     del plan
     cursor = store.sql()  # flushes; a private connection (DuckDB's are not thread-safe)
     try:

@@ -138,7 +138,8 @@ class DataBrowserWidget(ConvexWidget):
         size = self.page_size
 
         def query(tx: Transaction) -> Any:
-            q = DatabaseReader(tx).query(table)
+            ns, name = _split_component(table)
+            q = DatabaseReader(tx, namespace=ns).query(name)
             if index != "by_creation_time":
                 q = q.with_index(index)
             q = q.order(order)
@@ -308,14 +309,27 @@ class DataBrowserWidget(ConvexWidget):
             raise ProtocolError("An edit needs a 'value' (or unset: true).")
         table = self.table
         self.backend.store.run(
-            lambda tx: DatabaseWriter(tx).patch(table, doc_id, {name: value}))
+            lambda tx: _writer(tx, table).patch(_split_component(table)[1], doc_id,
+                                                {name: value}))
         self.refresh()
 
     def _req_delete(self, request: dict[str, Any]) -> None:
         doc_id = self._doc_id(request)
         table = self.table
-        self.backend.store.run(lambda tx: DatabaseWriter(tx).delete(table, doc_id))
+        self.backend.store.run(
+            lambda tx: _writer(tx, table).delete(_split_component(table)[1], doc_id))
         self.refresh()
 
     def _req_refresh(self, _request: dict[str, Any]) -> None:
         self.refresh(raising=True)
+
+
+def _split_component(table: str) -> tuple[str, str]:
+    """``"<component>/<table>"`` → ``("<component>/", "<table>")``; an app table → ``("", t)``.
+    The browser reaches a component's tables as the component does (its own ``ctx.db``)."""
+    component, sep, name = table.rpartition("/")
+    return (component + sep, name)
+
+
+def _writer(tx: Any, table: str) -> DatabaseWriter:
+    return DatabaseWriter(tx, namespace=_split_component(table)[0])

@@ -152,12 +152,14 @@ def status(backend: cl.Backend) -> str:
     """The text of ``%convex``: backend, clock, tables, functions, jobs, crons."""
     where = f"file {backend.path}" if backend.path else "in memory"
     lines = [f"Backend: {where}", f"Clock: {backend.clock.kind}, now {_when(backend.clock.now())}"]
-    tables = table_names(backend)
+    every = table_names(backend)
+    tables = [t for t in every if "/" not in t]  # components' tables are listed with them
     if tables:
         lines.append("Tables:")
         lines += [f"  {t}: {_count(document_count(backend, t), 'document')}" for t in tables]
     else:
         lines.append("Tables: none yet (%%schema defines them; an insert creates one)")
+    lines += _components_status(backend, every)
     functions = backend.functions()
     if functions:
         lines.append("Functions:")
@@ -168,6 +170,22 @@ def status(backend: cl.Backend) -> str:
         lines.append("Functions: none yet (%%query, %%mutation, %%action define them)")
     lines += scheduler_status(backend)
     return "\n".join(lines)
+
+
+def _components_status(backend: cl.Backend, tables: list[str]) -> list[str]:
+    """Mounted components: name, definition, functions and their tables (``<name>/<table>``)."""
+    mounts = backend.app.mounts
+    if not mounts:
+        return []
+    lines = ["Components:"]
+    for name, mount in sorted(mounts.items()):
+        own = [t for t in tables if t.startswith(name + "/")]
+        held = ", ".join(f"{t} ({_count(document_count(backend, t), 'document')})"
+                         for t in own) or "no tables yet"
+        of = f" ({mount.definition.name})" if mount.definition.name != name else ""
+        lines.append(f"  {name}{of}: {_count(len(mount.definition.functions), 'function')}; "
+                     f"{held}")
+    return lines
 
 
 def logs_text(backend: cl.Backend, limit: int = 50) -> str:

@@ -81,7 +81,7 @@ def decode_document(doc_id: str, creation_time: float, text: str) -> dict[str, A
 
 
 def quote_table(name: str) -> str:
-    # Table names are Convex identifiers ([A-Za-z0-9_]; a file's catalog is checked for that when
-    # it is opened), so quoting cannot be escaped out of.
+    # Table names are Convex identifiers ([A-Za-z0-9_]), or "<component>/<table>" of two (a file's
+    # catalog is checked for that when it is opened), so quoting cannot be escaped out of.
     return '_convex."' + name + '"'
 

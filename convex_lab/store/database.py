@@ -17,6 +17,11 @@ everywhere. Querying a table that neither exists nor is in the pushed schema ret
 as in Convex, with an :class:`UnknownTableWarning` naming the closest schema table (once per
 execution and name); without a schema, or for a table that has documents, nothing is said —
 Convex without a schema answers an unknown table with an empty result too.
+
+Components: a reader or writer made with ``namespace="<component>/"`` serves a mounted
+component's function. Its table ``t`` is the store's ``"<component>/t"``; it reaches no other
+table (another namespace's ID reads as a missing document), and the app's (``namespace=""``)
+reaches no ``"<component>/..."`` table: a table name with ``/`` is an ``InvalidTableError``.
 """
 
 from __future__ import annotations
@@ -108,8 +113,11 @@ class DatabaseReader:
 
     def __init__(self, tx: Transaction,
                  warn: Callable[[str, type[Warning]], None] | None = None,
-                 journal: QueryJournal | None = None) -> None:
+                 journal: QueryJournal | None = None, *, namespace: str = "") -> None:
         self._tx = tx
+        # "" for the app; "<component>/" for a mounted component's functions, whose table
+        # "t" is the store's "<component>/t" (module docstring, "Components").
+        self._ns = namespace
         self._store = tx.store
         self._paginated = False
         self._warn = warn
@@ -151,7 +159,9 @@ class DatabaseReader:
         if name in warned:
             return
         warned.add(name)
-        tables = sorted(schema.tables)
+        cut = len(self._ns)  # a component is told about its own tables, by its own names
+        tables = sorted(t[cut:] for t in schema.tables if self._owns(t))
+        name = name[cut:]
         hint = difflib.get_close_matches(name, tables, n=1, cutoff=0.6)
         did_you_mean = f" Did you mean {hint[0]!r}?" if hint else ""
         message = (f"ctx.db.query({name!r}): there is no table {name!r} (it is not in the "
@@ -161,6 +171,26 @@ class DatabaseReader:
 
     def _system(self) -> bool:
         return False
+
+    def _owns(self, store_name: str) -> bool:
+        """Whether this ``ctx.db`` may reach the store's table ``store_name``: the app only
+        its own tables, a component only its ``<component>/`` ones."""
+        ns = self._ns
+        if not ns:
+            return "/" not in store_name
+        return store_name.startswith(ns) and "/" not in store_name[len(ns):]
+
+    def _user_table(self, name: Any) -> str:
+        """A table name given to ``ctx.db`` → the store's name for it (checked)."""
+        self._check_table_kind(name)
+        if "/" in name:
+            raise InvalidTableError(
+                f"Invalid table name {safe_repr(name)}: a component's tables ('<component>/"
+                "<table>') are private to it. Read or change them through the component's "
+                "functions (app.components.<name>.<module>.<fn> with ctx.run_query/"
+                "run_mutation).", code="InvalidTable")
+        checked: str = name  # _check_table_kind made sure it is a str
+        return checked if checked[:1] == "_" else self._ns + checked
 
     def _check_table_kind(self, name: str) -> None:
         if not isinstance(name, str):
@@ -187,10 +217,12 @@ class DatabaseReader:
                 raise InvalidIdError(f"Invalid argument `id` for `db.{verb}`: {e}") from None
             table = self._store.by_number.get(number)
             if table is not None:
+                if not self._owns(table.name):
+                    return None, str(doc_id)  # another namespace's table: not there for us
                 self._check_table_kind(table.name)
             return table, str(doc_id)
         name, doc_id = a, b
-        self._check_table_kind(name)
+        name = self._user_table(name)
         try:
             number, _ = decode_id(doc_id)
         except InvalidIdError as e:
@@ -200,8 +232,11 @@ class DatabaseReader:
             return None, str(doc_id)
         if number != table.number:
             other = self._store.table_name_for_number(number) or f"table number {number}"
+            if not self._owns(other):
+                other = "a table this function cannot reach"
+            shown = name[len(self._ns):]
             raise InvalidTableError(
-                f'Invalid argument `id` for `db.{verb}`: expected to be an Id<"{name}">, got '
+                f'Invalid argument `id` for `db.{verb}`: expected to be an Id<"{shown}">, got '
                 f'Id<"{other}"> instead.', code="InvalidTable")
         return table, str(doc_id)
 
@@ -216,11 +251,13 @@ class DatabaseReader:
                 table = self._store.table_for_id_prefix(table_or_id)
                 if table is not None and table_or_id not in table.docs:
                     table = None
-                if table is not None and table.name[0] == "_":
-                    table = None  # system tables: let _resolve explain db.system
+                if table is not None and (table.name[0] == "_" or (
+                        "/" in table.name if not self._ns else not self._owns(table.name))):
+                    table = None  # system tables and other namespaces': _resolve decides
             i = table_or_id
-        elif type(doc_id) is str and type(table_or_id) is str and table_or_id[:1] != "_":
-            table = self._store.tables.get(table_or_id)
+        elif (type(doc_id) is str and type(table_or_id) is str and table_or_id[:1] != "_"
+              and "/" not in table_or_id):
+            table = self._store.tables.get(self._ns + table_or_id)
             if table is not None and doc_id not in table.docs:
                 table = None
             i = doc_id
@@ -240,8 +277,9 @@ class DatabaseReader:
 
     def query(self, table_name: str) -> Query:
         """A query over ``table_name`` (empty if the table does not exist yet)."""
-        if type(table_name) is not str or table_name[:1] == "_" or self._system():
-            self._check_table_kind(table_name)
+        if (self._ns or type(table_name) is not str or table_name[:1] == "_" or self._system()
+                or "/" in table_name):
+            table_name = self._user_table(table_name)
         table = self._store.tables.get(table_name)
         if table is None:
             self._note_unknown_table(table_name)
@@ -251,8 +289,7 @@ class DatabaseReader:
 
     def normalize_id(self, table_name: str, id_text: Any) -> Id | None:
         """``id_text`` as an ID of ``table_name`` if it is one (existence is not checked)."""
-        self._check_table_kind(table_name)
-        table = self._store.tables.get(table_name)
+        table = self._store.tables.get(self._user_table(table_name))
         if table is None or not isinstance(id_text, str):
             return None
         try:
@@ -327,10 +364,11 @@ class DatabaseWriter(DatabaseReader):
     def insert(self, table_name: str, document: Mapping[str, Any]) -> Id:
         """Insert a document; returns its new ID."""
         # An existing user table's name passed every check when the table was made.
-        if type(table_name) is not str or table_name not in self._store.tables or (
-                table_name[0] == "_"):
-            self._check_table_kind(table_name)
+        if self._ns or type(table_name) is not str or table_name not in self._store.tables or (
+                table_name[0] == "_") or "/" in table_name:
+            full = self._user_table(table_name)
             check_table_name(table_name)
+            table_name = full
         return self._tx.insert(table_name, document)
 
     def _target(self, verb: str, a: Any, b: Any, c: Any) -> tuple[TableData, str, Any]:

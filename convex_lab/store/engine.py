@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from convex_lab._annotations import VModel
 from convex_lab.errors import (
     CLOSED_MESSAGE,
     BackendClosedError,
@@ -351,6 +352,8 @@ class Store:
         b: Builder | None
         if table_def is None or schema is None or not schema.schema_validation:
             b = build_schemaless
+        elif isinstance(table_def.document_validator, VModel):
+            b = None  # define_table(Model): every document goes through pydantic
         else:
             b = compile_builder(table_def.document_validator)
         self._builders[table_name] = b

@@ -32,9 +32,9 @@ _DOC_COLUMNS = [("_id", "VARCHAR"), ("_creationTime", "DOUBLE"), ("_ts", "BIGINT
 _CATALOG_COLUMNS = {"_tables": [("name", "VARCHAR"), ("number", "INTEGER")],
                     "_schema": [("ts", "BIGINT"), ("json", "VARCHAR")]}
 # What the store writes as table names (see store/database.py: Convex identifiers, at most 64
-# characters); anything else in the catalog is damage, and would not be safe inside
-# quote_table()'s quotes.
-_TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+# characters, or a mounted component's "<component>/<table>"); anything else in the catalog is
+# damage, and would not be safe inside quote_table()'s quotes.
+_TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}(/[A-Za-z_][A-Za-z0-9_]{0,63})?")
 
 
 @dataclass
