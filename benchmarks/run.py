@@ -33,6 +33,7 @@ BENCHES = {
     "P2": bench_reads.bench_p2,
     "P3": bench_live.bench_p3,
     "P6": bench_bulk.bench_p6,
+    "Z1": bench_bulk.bench_z1,
     "M1": bench_bulk.bench_m1,
     "P8": bench_scheduler.bench_p8,
     "S1": bench_sql.bench_s1,

@@ -308,6 +308,65 @@ class Backend:
         self.executor.sync_schema()
         return self.store.import_documents(table, documents)
 
+    def import_table(self, table: str, source: Any, *, mode: str = "require_empty",
+                     progress: bool | None = None) -> int:
+        """Load a DataFrame (pandas, polars), Arrow table, list of dicts or a .parquet/.csv/
+        .jsonl/.json file into ``table`` as one commit, validated column by column against the
+        schema; returns the number of documents. ``mode``: ``"require_empty"`` (Convex's
+        default), ``"append"``, ``"replace"``. See :mod:`convex_lab.interop.tables_in`."""
+        from convex_lab.interop.tables_in import import_table  # noqa: PLC0415 (pyarrow on use)
+
+        self._check_open()
+        self.executor.sync_schema()
+        return import_table(self.store, table, source, mode=mode, progress=progress)
+
+    def to_arrow(self, table: str) -> Any:
+        """``table``'s documents at the latest snapshot as a pyarrow Table (typed columns;
+        see :mod:`convex_lab.interop.tables_out`)."""
+        from convex_lab.interop.tables_out import to_arrow  # noqa: PLC0415
+
+        self._check_open()
+        self.executor.sync_schema()
+        return to_arrow(self.store, table)
+
+    def to_pandas(self, table: str) -> Any:
+        """``table``'s documents at the latest snapshot as a pandas DataFrame (Arrow-backed
+        dtypes: int64 stays int64, bytes stay bytes, a missing field is <NA>)."""
+        from convex_lab.interop.tables_out import to_pandas  # noqa: PLC0415
+
+        self._check_open()
+        self.executor.sync_schema()
+        return to_pandas(self.store, table)
+
+    def to_parquet(self, table: str, path: str | Path) -> int:
+        """Write ``table`` at the latest snapshot to a Parquet file; returns the row count."""
+        from convex_lab.interop.tables_out import write_parquet  # noqa: PLC0415
+
+        self._check_open()
+        self.executor.sync_schema()
+        return write_parquet(self.store, table, path)
+
+    def export_zip(self, path: str | Path, *, progress: bool | None = None) -> dict[str, int]:
+        """Write a Convex snapshot ZIP of every table (and the stored files) at one snapshot,
+        streaming; returns the documents written per table. ``npx convex import`` reads it.
+        See :mod:`convex_lab.interop.snapshot`."""
+        from convex_lab.interop.snapshot import export_zip  # noqa: PLC0415
+
+        self._check_open()
+        self.executor.sync_schema()
+        return export_zip(self.store, path, files=self.files, progress=progress)
+
+    def import_zip(self, path: str | Path, mode: str = "require_empty", *,
+                   progress: bool | None = None) -> dict[str, int]:
+        """Load a Convex snapshot ZIP (ours or ``npx convex export``'s) as one commit, IDs and
+        creation times kept; ``mode``: ``"require_empty"``, ``"append"``, ``"replace"``.
+        Returns the documents loaded per table."""
+        from convex_lab.interop.snapshot import import_zip  # noqa: PLC0415
+
+        self._check_open()
+        self.executor.sync_schema()
+        return import_zip(self.store, path, mode=mode, files=self.files, progress=progress)
+
     def sql(self, query: str, params: Any = None) -> Any:
         """Read-only DuckDB SQL over one view per table at one snapshot → a pandas DataFrame.
 

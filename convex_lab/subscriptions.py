@@ -168,6 +168,15 @@ class LiveQuery:
         ex = self._execution
         return ex.journal.end_cursor if ex is not None else None
 
+    def to_pandas(self) -> Any:
+        """The current value as a pandas DataFrame: a list of dicts (documents, or any rows) is
+        one row each, a page is its page, one dict is one row; typed like
+        ``backend.to_pandas`` (``convex_lab/interop/tables_out.py``). Call it again after an
+        update for the new value."""
+        from convex_lab.interop.tables_out import value_to_pandas  # noqa: PLC0415 (pandas)
+
+        return value_to_pandas(self.value)
+
     def on_change(self, callback: Callable[[Any], None]) -> Callable[[], None]:
         """Call ``callback(value)`` after each new, different successful result."""
         self._on_change.append(callback)

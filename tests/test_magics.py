@@ -25,7 +25,6 @@ from IPython.core.interactiveshell import InteractiveShell
 import convex_lab as cl
 from convex_lab import functions
 from convex_lab.errors import ArgumentValidationError
-from convex_lab.jupyter._commands import NOT_YET
 
 LINE_MAGICS = ("convex",)
 CELL_MAGICS = ("schema", "query", "mutation", "action", "sql")
@@ -295,13 +294,6 @@ def test_data_and_logs(ip: InteractiveShell) -> None:
     out = _out(ip, "%convex logs")
     if "send" in out:  # the text listing (the logs widget otherwise)
         assert "mutation  send" in out and "    sending hello" in out
-
-
-@pytest.mark.parametrize("sub", sorted(NOT_YET))  # whichever are still to come
-def test_not_yet_available_subcommands_say_so(ip: InteractiveShell, sub: str) -> None:
-    out = _out(ip, f"%convex {sub} x.zip" if sub in ("export", "import") else f"%convex {sub}")
-    assert out.strip().startswith(f"%convex {sub} is not available yet in this version")
-    assert "arrives with" in out
 
 
 def test_jobs_crons_status_and_clock_advance_runs_jobs(ip: InteractiveShell) -> None:

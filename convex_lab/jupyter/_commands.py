@@ -25,11 +25,6 @@ import convex_lab as cl
 from convex_lab.errors import ConvexError, ConvexLabError
 from convex_lab.jupyter._schedule_text import duration_text, scheduler_status, state_counts
 
-NOT_YET = {
-    "export": "snapshot export/import",
-    "import": "snapshot export/import",
-}
-
 
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
@@ -346,3 +341,64 @@ def clock(backend: cl.Backend, words: Sequence[str]) -> str:
     ran = finished() - before
     return (f"virtual clock: {_when(backend.clock.now())} "
             f"({_count(ran, 'scheduled function')} ran)")
+
+
+_MODES = ("require_empty", "append", "replace")
+
+
+def transfer(backend: cl.Backend, sub: str, words: Sequence[str]) -> str:
+    """``%convex export PATH`` and ``%convex import PATH [--table T] [--append | --replace |
+    --mode M]`` (the flags of ``npx convex import``); returns the line to print."""
+    paths = [unquote(w) for w in words if not w.startswith("--")]
+    flags = [w for w in words if w.startswith("--")]
+    if sub == "export":
+        if len(paths) != 1 or flags:
+            raise UsageError("Usage: %convex export PATH.zip (a Convex snapshot ZIP).")
+        counts = backend.export_zip(paths[0])
+        files = counts.pop("_storage", 0)
+        size = os.path.getsize(paths[0])
+        return (f"Exported {_count(sum(counts.values()), 'document')} from "
+                f"{_count(len(counts), 'table')}" + (f" and {_count(files, 'file')}" if files
+                                                      else "")
+                + f" to {paths[0]} ({size / 1e6:.1f} MB). `npx convex import` reads it.")
+    table, mode = None, "require_empty"
+    rest = list(words)
+    paths = []
+    while rest:
+        word = rest.pop(0)
+        if not word.startswith("--"):
+            paths.append(unquote(word))
+        elif word in ("--append", "--replace"):
+            mode = word[2:]
+        elif word in ("--table", "--mode") and rest:
+            value = unquote(rest.pop(0))
+            if word == "--table":
+                table = value
+            elif value in _MODES:
+                mode = value
+            else:
+                raise UsageError(f"--mode takes {', '.join(_MODES)}; got {value!r}.")
+        elif word.startswith("--"):
+            raise UsageError(f"Unknown flag {word!r}. Usage: %convex import PATH [--table T] "
+                             "[--append | --replace].")
+    if len(paths) != 1:
+        raise UsageError("Usage: %convex import PATH [--table T] [--append | --replace]: a "
+                         "snapshot .zip, or a .parquet/.csv/.jsonl/.json file with --table.")
+    path = paths[0]
+    is_zip = path.lower().endswith(".zip")
+    if is_zip and table is not None:
+        raise UsageError("A snapshot .zip holds its own tables: drop --table (as with "
+                         "`npx convex import`).")
+    if not is_zip and table is None:
+        raise UsageError(f"Importing {path} needs the table to load it into: "
+                         f"%convex import {path} --table TABLE.")
+    if is_zip:
+        counts = backend.import_zip(path, mode=mode)
+        files = counts.pop("_storage", 0)
+        return (f"Imported {_count(sum(counts.values()), 'document')} into "
+                f"{_count(len(counts), 'table')}" + (f" and {_count(files, 'file')}" if files
+                                                      else "")
+                + f" from {path} (one commit, mode={mode}).")
+    assert table is not None
+    n = backend.import_table(table, path, mode=mode)
+    return f"Imported {_count(n, 'document')} into {table} from {path} (mode={mode})."

@@ -10,7 +10,7 @@ One :class:`~IPython.core.magic.Magics` class per concern, each magic declared w
   ``--name module:fn``): every top-level ``def`` of the cell is registered on the default app as
   that kind and bound to its name in the notebook; running the cell again redeploys it.
 * :class:`ConvexMagics` — ``%convex [subcommand ...]``: status, run, watch, data, logs, clock,
-  jobs, crons, open, reset, serve (and export, import, which say when they arrive).
+  jobs, crons, open, reset, serve, export, import.
 * :class:`SqlMagics` — ``%%sql [name]``: read-only DuckDB SQL at one snapshot → a DataFrame.
 
 Errors that are the user's become one ``UsageError`` line (see ``_commands.user_errors``);
@@ -244,6 +244,9 @@ class ConvexMagics(Magics):
             %convex clock [advance 1h]       show or move the virtual clock
             %convex open PATH                make the DuckDB file at PATH the default backend
             %convex reset                    wipe the default backend (and its file)
+            %convex export PATH.zip          a Convex snapshot ZIP of every table and file
+            %convex import PATH.zip          load a snapshot (one commit; --append, --replace)
+            %convex import FILE --table T    load a .parquet/.csv/.jsonl/.json file into T
             %convex serve [PORT]             serve it on 127.0.0.1: the deployment URL
                                              (file uploads and URLs) and the site URL
                                              (HTTP actions)
@@ -258,10 +261,6 @@ class ConvexMagics(Magics):
         if sub not in SUBCOMMANDS:
             raise UsageError(f"Unknown %convex subcommand {sub!r}.{did_you_mean(sub, SUBCOMMANDS)}"
                              f" Subcommands: {', '.join(SUBCOMMANDS)}.")
-        if sub in commands.NOT_YET:
-            print(f"%convex {sub} is not available yet in this version (arrives with "
-                  f"{commands.NOT_YET[sub]}).")
-            return None
         if sub in ("open", "reset"):
             if sub == "open" and len(words) != 1:
                 raise UsageError("Usage: %convex open PATH (a DuckDB file, made if missing).")
@@ -278,6 +277,10 @@ class ConvexMagics(Magics):
             return None
         if sub == "serve":
             print(commands.serve(backend, words))
+            return None
+        if sub in ("export", "import"):
+            with user_errors():
+                print(commands.transfer(backend, sub, words))
             return None
         if sub in ("logs", "jobs", "crons"):
             return self._dashboard(backend, sub)

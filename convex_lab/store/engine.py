@@ -637,6 +637,141 @@ class Store:
             _unfreeze_at_exit()
         return ids
 
+    def reserve_times(self, n: int) -> list[float]:
+        """``n`` successive creation times, reserved now: later writes get later ones."""
+        import numpy as np  # noqa: PLC0415
+
+        with self.lock:
+            ct = max(self._creation_next, self.now())
+            cts: list[float] = (np.arange(n, dtype=np.int64)
+                                + np.float64(ct).view(np.int64)).view(np.float64).tolist()
+            if cts:
+                self._creation_next = math.nextafter(cts[-1], math.inf)
+        return cts
+
+    def reserve_ids(self, table_name: str, n: int) -> tuple[int, list[str], list[float]]:
+        """``n`` fresh IDs of ``table_name`` (made if needed) and ``n`` creation times
+        (:meth:`reserve_times`): for a bulk load whose documents the caller builds
+        (``convex_lab/interop/``). Returns the table number, the IDs and the times."""
+        from convex_lab.store.database import check_table_name  # noqa: PLC0415
+
+        check_table_name(table_name)
+        table, _ = self.ensure_table(table_name)
+        ids = generate_ids(table.number, self.now(), n) if n else []
+        return table.number, ids, self.reserve_times(n)
+
+    def load_documents(self, loads: list[Any], *, mode: str = "append") -> int:
+        """Bulk-load given documents (``store.bulk_load.BulkLoad``: IDs and creation times kept)
+        into one or more tables as ONE commit; returns its ts.
+
+        ``mode``: ``"require_empty"`` (every target table must be empty), ``"append"`` (IDs
+        must be new to their table), ``"replace"`` (each target table's documents are deleted in
+        the same commit). Checked here, under the store lock, before anything changes: a table's
+        number (a new table is made with the load's ``number``; an existing one must have it),
+        every ID well-formed for that number and unique. Documents were validated by the caller.
+        Nothing is written if a check fails.
+        """
+        from convex_lab.store.bulk_load import check_load, load_number  # noqa: PLC0415
+        from convex_lab.store.database import check_table_name  # noqa: PLC0415
+
+        if mode not in ("require_empty", "append", "replace"):
+            raise InvalidValueError(f"mode must be 'require_empty', 'append' or 'replace'; got "
+                                    f"{mode!r}.")
+        names = [ld.table for ld in loads]
+        if len(set(names)) != len(names):
+            raise InvalidValueError(f"A bulk load lists a table twice: {sorted(names)}.")
+        for name in names:
+            if name != "_storage":  # a snapshot's files: the one system table a load writes
+                for part in name.split("/", 1):  # "<component>/<table>": a component's table
+                    check_table_name(part)
+        gc_was_enabled = gc.isenabled()
+        gc.disable()  # a million new dicts would trigger full collections over and over
+        try:
+            with self.lock:
+                numbers: dict[str, int] = {}
+                for ld in loads:
+                    numbers[ld.table] = load_number(self, ld)
+                if mode == "require_empty":
+                    full = [n for n in names if n in self.tables and self.tables[n].docs]
+                    if full:
+                        raise InvalidValueError(
+                            f"Table(s) {', '.join(map(repr, full))} already hold documents, and "
+                            "this import requires empty tables (mode='require_empty', Convex's "
+                            "default). Use mode='append' to add to them or mode='replace' to "
+                            "replace them.")
+                for ld in loads:
+                    if not ld.fresh:  # fresh IDs and times (reserve_ids) need no checking
+                        check_load(self, ld, numbers[ld.table], mode)
+                commit, seq = self._load_commit(loads, numbers, mode)
+            self._finish(commit, seq)
+            self.persist.after_import()  # a file: durable already; in memory: written behind
+            with self.lock:
+                self._trim_log(force=True)  # the commit holds every loaded document
+            if sum(len(ld.docs) for ld in loads) >= GC_FREEZE_DOCS:
+                gc.freeze()  # as in _import: keep a million documents out of the collector's walk
+                _unfreeze_at_exit()
+            return commit.ts
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+
+    def _load_commit(self, loads: list[Any], numbers: dict[str, int], mode: str,
+                     ) -> tuple[Commit, int]:
+        """Apply a checked bulk load as one commit (callers hold the lock); returns the commit
+        and its persistence sequence for :meth:`_finish`."""
+        from convex_lab.store.bulk_load import in_creation_order  # noqa: PLC0415
+
+        writes: dict[str, Any] = {}
+        special: set[str] = set()
+        replaced: list[tuple[TableData, list[dict[str, Any]]]] = []
+        appended: list[tuple[TableData, Any]] = []
+        for ld in loads:
+            t = self.tables.get(ld.table)
+            if t is None:
+                t = self._add_table(ld.table, numbers[ld.table])
+            docs = ld.docs if ld.fresh else in_creation_order(ld.docs)
+            special |= ld.special
+            if mode == "replace" and t.docs:
+                old = t.docs
+                out: dict[str, tuple[Any, Any]] = {i: (d, None) for i, d in old.items()}
+                for d in docs:
+                    out[d["_id"]] = (old.get(d["_id"]), d)
+                writes[ld.table] = out
+                replaced.append((t, docs))
+            else:
+                ids = ld.ids if ld.ids is not None and docs is ld.docs else [
+                    d["_id"] for d in docs]
+                writes[ld.table] = BulkInserts(ids, docs)
+                appended.append((t, docs))
+            if docs:
+                self._creation_next = max(self._creation_next,
+                                          math.nextafter(docs[-1]["_creationTime"], math.inf))
+        self.ts += 1
+        commit = Commit(self.ts, writes, special=special)
+        self._log.append(commit)  # before the tables change: older snapshots need it
+        seq = self.persist.enqueue(commit, self)
+        for ld in loads:
+            t = self.tables[ld.table]
+            t.max_doc_size = max(t.max_doc_size, ld.max_size)
+        for t, docs in replaced:
+            self._reset_table(t)
+            t.bulk_load(docs, nested=any(ld.nested for ld in loads if ld.table == t.name))
+        for t, docs in appended:
+            t.bulk_load(docs, nested=any(ld.nested for ld in loads if ld.table == t.name))
+        return commit, seq
+
+    def _reset_table(self, t: TableData) -> None:
+        """Empty ``t`` in place (a replace), keeping its indexes' definitions."""
+        fresh = self._add_table_data(t.name, t.number)
+        for slot in TableData.__slots__:
+            setattr(t, slot, getattr(fresh, slot))
+
+    def _add_table_data(self, name: str, number: int) -> TableData:
+        indexes = search = vectors = None
+        if self.schema is not None and (d := self.schema.table(name)) is not None:
+            indexes, search, vectors = dict(d.indexes), d.search_indexes, d.vector_indexes
+        return TableData(name, number, indexes, search, vectors)
+
     def vector_search(self, table: str, index: str, vector: Any = None, limit: Any = 10,
                       filter: Any = None) -> list[dict[str, Any]]:
         """``ctx.vector_search`` (``store/search_query.py``): at the latest visible snapshot."""
