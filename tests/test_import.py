@@ -223,3 +223,28 @@ def test_get_finds_documents_when_two_tables_share_an_id_prefix() -> None:
 
     assert backend.query(get_both) == [0.0, float((number ^ 128) - number), 0.0]
     backend.close()
+
+
+@pytest.mark.parametrize("values", [
+    [3.0, 0.0, 1.5, 0.0, -2.0, math.inf, -math.inf, 0.0],  # zeros take the fast path now
+    [1.0, -0.0, 0.0, -0.0, 2.0],  # -0.0 sorts before 0.0: the general path
+    [1.0, math.nan, 0.0, -math.nan, 2.0],  # NaNs sort beyond the infinities
+    ["b", "a", "b", "", "a"],  # strings: the fast path
+    ["b", 1.0, None, "a", 0.0],  # mixed: the general path
+])
+def test_bulk_loaded_index_order_is_convex_order_then_creation(values: list[Any]) -> None:
+    """A bulk import builds its index keys without a call per document when it can; the index
+    order must still be Convex's value order, ties in creation order, as inserts one by one."""
+    app = cl.App()
+    app.schema = define_schema({"t": define_table({"x": v.any(), "n": v.float64()})
+                                .index("by_x", ["x"])})
+
+    @app.query(name="by_x")
+    def by_x(ctx: Any) -> list[float]:
+        return [d["n"] for d in ctx.db.query("t").with_index("by_x").collect()]
+
+    docs = [{"x": x, "n": float(i)} for i, x in enumerate(values)]
+    expected = [d["n"] for d in sorted(docs, key=lambda d: sort_key(d["x"]))]  # stable: ties
+    with cl.Backend(app=app) as bulk:
+        bulk.import_documents("t", docs)
+        assert bulk.query("by_x") == expected

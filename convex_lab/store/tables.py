@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping, Sequence
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -27,39 +28,50 @@ from convex_lab.store.text_index import TextIndex
 from convex_lab.store.vector_index import VectorIndex
 
 
-def _presort(keys: list[Key]) -> None:
-    """Sort keys of documents given in creation order, fast when it is safe.
+def _presort(keys: list[Key], order: str) -> None:
+    """Sort keys of documents given in creation order (``order`` from :func:`_bulk_keys`).
 
     A key is ``(rank, value, …, creation_time, id)``; the constant rank slot defeats CPython's
-    fast path for sorting tuples. When every key is a one-field string key, or a finite non-zero
-    float key, the order is the value's order with ties kept in creation order: a stable sort on
-    the value alone, which compares plain strings or floats.
+    fast path for sorting tuples. ``"by_value"`` (every key a one-field string key, or a float
+    key without a tiebreak): the order is the value's order with ties kept in creation order, a
+    stable sort on the value alone, which compares plain strings or floats. Otherwise a full
+    sort (linear on keys already in order, such as the creation-time index's).
     """
-    if len(keys) < 2 or len(keys[0]) not in (4, 5):
-        keys.sort()
-        return
-    width = len(keys[0])
-    strings = width == 4 and all(k[0] == 5 for k in keys)
-    plain_floats = width == 5 and all(k[0] == 3 and k[2] == 0 for k in keys)
-    if strings or plain_floats:
+    if order == "by_value":
         keys.sort(key=itemgetter(1))
     else:
         keys.sort()
 
 
-def _bulk_keys(spec: IndexSpec, docs: list[dict[str, Any]]) -> list[Key]:
-    """``spec.key`` of every document; for a one-field index whose values are all strings or
-    all ordinary floats, built without a call per document (same keys, see ``keys.py``)."""
+def _bulk_keys(spec: IndexSpec, docs: list[dict[str, Any]]) -> tuple[list[Key], str]:
+    """``spec.key`` of every document in ``docs`` (in creation order), and how they sort (see
+    :func:`_presort`). The creation-time index, and a one-field index whose values are all
+    strings, or all floats other than NaN and -0.0 (whose keys carry a tiebreak; otherwise
+    ``sort_key`` gives ``(3, v, 0)``), are built with C-level iteration, not a call per
+    document (the same keys)."""
     fields = spec.fields
+    if spec.kind == "by_creation_time":
+        return list(zip(map(_CT, docs), map(_ID, docs), strict=True)), "full"
     if spec.kind == "user" and len(fields) == 1 and "." not in fields[0] and docs:
         f = fields[0]
-        values = [d.get(f) for d in docs]
-        if all(type(v) is str for v in values):
-            return [(5, v, d["_creationTime"], d["_id"]) for v, d in zip(values, docs, strict=True)]
-        if all(type(v) is float and v - v == 0.0 and v != 0.0 for v in values):
-            return [(3, v, 0, d["_creationTime"], d["_id"])
-                    for v, d in zip(values, docs, strict=True)]
-    return list(map(spec.key, docs))
+        try:
+            values = list(map(itemgetter(f), docs))
+        except KeyError:  # some document lacks the field: its key holds UNDEFINED
+            return list(map(spec.key, docs)), "full"
+        kinds = set(map(type, values))
+        cts, ids = map(_CT, docs), map(_ID, docs)
+        if kinds == {str}:
+            return list(zip(repeat(5), values, cts, ids)), "by_value"
+        if kinds == {float}:
+            import numpy as np  # noqa: PLC0415 (numpy comes with the store)
+
+            arr = np.fromiter(values, dtype=np.float64, count=len(values))
+            if not (np.isnan(arr).any() or (np.signbit(arr) & (arr == 0.0)).any()):
+                return list(zip(repeat(3), values, repeat(0), cts, ids)), "by_value"
+    return list(map(spec.key, docs)), "full"
+
+
+_CT, _ID = itemgetter("_creationTime"), itemgetter("_id")
 
 
 def _fill_sorted(entries: SortedList, keys: list[Key]) -> None:
@@ -234,16 +246,14 @@ class TableData:
         ``docs`` must be in ``(_creationTime, _id)`` order, as imports and reloads produce them.
         ``nested`` says whether any of them holds an array or object, when the caller knows.
         """
-        table_docs = self.docs
-        for d in docs:
-            table_docs[d["_id"]] = d
+        self.docs.update(zip(map(_ID, docs), docs, strict=True))
         if nested is None:  # unknown (documents read back from a file): look
             nested = any(type(v) is list or type(v) is dict for d in docs for v in d.values())
         self.nested = self.nested or nested
         for name, entries in self.entries.items():
-            keys = _bulk_keys(self.specs[name], docs)
+            keys, order = _bulk_keys(self.specs[name], docs)
             if len(entries) == 0:
-                _presort(keys)
+                _presort(keys, order)
                 _fill_sorted(entries, keys)
             else:
                 entries.update(keys)
