@@ -75,6 +75,10 @@ export type ValidatorJson =
 export interface FieldJson {
   fieldType: ValidatorJson;
   optional: boolean;
+  /** A pydantic field's JSON-schema limits (`v.from_pydantic`): minimum, maxLength, pattern, … */
+  constraints?: { [keyword: string]: Wire };
+  description?: string;
+  default?: Wire;
 }
 
 export interface FunctionInfo {

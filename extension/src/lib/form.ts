@@ -130,6 +130,31 @@ export interface Control {
 
 const OMIT = "\u0000omit";
 
+const CONSTRAINT_TEXT: { [keyword: string]: string } = {
+  minimum: "≥",
+  maximum: "≤",
+  exclusiveMinimum: ">",
+  exclusiveMaximum: "<",
+  minLength: "length ≥",
+  maxLength: "length ≤",
+  minItems: "items ≥",
+  maxItems: "items ≤",
+  multipleOf: "multiple of",
+  pattern: "matches",
+  format: "format",
+};
+
+/** A field's limits as a person reads them ("≥ 13, ≤ 120, default 18"), or "" without any. */
+export function constraintText(field: FieldJson): string {
+  const parts: string[] = [];
+  for (const [keyword, value] of Object.entries(field.constraints ?? {})) {
+    const shown = typeof value === "string" ? value : JSON.stringify(value);
+    parts.push(`${CONSTRAINT_TEXT[keyword] ?? keyword} ${shown}`);
+  }
+  if (field.default !== undefined) parts.push(`default ${JSON.stringify(field.default)}`);
+  return parts.join(", ");
+}
+
 export function control(name: string, field: FieldJson): Control {
   const v = field.fieldType;
   const options = literalOptions(v) ?? (v.type === "boolean" ? [true, false] : null);
@@ -180,12 +205,15 @@ export function argsForm(args: ValidatorJson | null): { el: HTMLElement; read():
   for (const [name, field] of Object.entries(args.value)) {
     const c = control(name, field);
     controls.push([name, c]);
+    const limits = constraintText(field);
     const label = h(
       "label",
-      { class: "cl-form-label" },
+      field.description ? { class: "cl-form-label", title: field.description } : { class: "cl-form-label" },
       h("span", { class: "cl-field-name" }, name),
       field.optional ? h("span", { class: "cl-optional" }, "?") : null,
       h("span", { class: "cl-hint" }, typeHint(field.fieldType)),
+      limits ? h("span", { class: "cl-hint cl-constraints" }, limits) : null,
+      field.description ? h("span", { class: "cl-hint cl-description" }, field.description) : null,
     );
     rows.append(label, c.el);
   }
