@@ -161,6 +161,27 @@ def is_pydantic_model(obj: object) -> bool:
     return base is not None and isinstance(obj, type) and issubclass(obj, base)
 
 
+def dump_models(value: Any) -> Any:
+    """``value`` with every pydantic model instance inside it (at any depth of lists, tuples and
+    dicts) replaced by its plain-data dump (as ``returns=Model`` stores it); ``value`` itself
+    when pydantic is not loaded. Lets a handler return models without declaring ``returns``."""
+    pydantic = sys.modules.get("pydantic")
+    base = getattr(pydantic, "BaseModel", None) if pydantic is not None else None
+    if base is None:
+        return value
+
+    def walk(x: Any) -> Any:
+        if isinstance(x, base):
+            return _dump(x)
+        if isinstance(x, dict):
+            return {k: walk(y) for k, y in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [walk(y) for y in x]
+        return x
+
+    return walk(value)
+
+
 def from_pydantic(model: Any, *, as_args: bool = False) -> VModel:
     """``v.from_pydantic(Model)``: the Convex object validator of a pydantic model (see
     :class:`VModel`). A clear error when ``model`` is not a model or pydantic is missing."""

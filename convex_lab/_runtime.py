@@ -42,6 +42,7 @@ from convex_lab.errors import (
     ArgumentValidationError,
     ConvexError,
     ConvexLabError,
+    InvalidValueError,
     ReturnsValidationError,
     ServerError,
     ValidationError,
@@ -240,7 +241,15 @@ def finish_result(fn: FunctionDef, result: Any, tables: TableLookup | None,
             return result
         if is_canonical_flat(result):
             return result  # already what convert() would build: hand it over as it is
-        return convert(result)
+        try:
+            return convert(result)
+        except InvalidValueError:
+            from convex_lab._annotations import dump_models  # noqa: PLC0415 (cycle; rare path)
+
+            dumped = dump_models(result)  # pydantic models returned without returns=Model
+            if dumped is result:
+                raise
+            return convert(dumped)
     try:
         return validator.validate(result, tables=tables)
     except ValidationError as e:

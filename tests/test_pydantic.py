@@ -134,6 +134,33 @@ def test_returns_model_reaches_the_caller_as_a_dict(app: cl.App, backend: cl.Bac
         backend.query(broken)
 
 
+def test_models_returned_without_returns_are_plain_data(app: cl.App,
+                                                       backend: cl.Backend) -> None:
+    """A handler may return model instances (alone, or inside lists and objects) without
+    declaring returns=: the caller gets their dumps, as with returns=Model; other values that
+    are not Convex values are still refused."""
+    when = datetime.datetime(2026, 12, 3, 9, 30)
+
+    @app.query()
+    def upcoming(ctx: Any) -> Any:
+        return {"events": [Event(title="launch", at=when, seats=3)], "n": 1.0}
+
+    @app.query()
+    def one(ctx: Any) -> Any:
+        return Signup(name="ada", email="ADA@x.org", age=36)
+
+    @app.query()
+    def odd(ctx: Any) -> Any:
+        return {"x": object()}
+
+    assert backend.query(upcoming) == {
+        "events": [{"title": "launch", "at": "2026-12-03T09:30:00", "seats": Int64(3)}],
+        "n": 1.0}
+    assert backend.query(one)["email"] == "ada@x.org"
+    with pytest.raises(cl.errors.InvalidValueError, match="object"):
+        backend.query(odd)
+
+
 def test_define_table_with_a_model_validates_and_transforms_documents(
         app: cl.App, backend: cl.Backend) -> None:
     @app.mutation
