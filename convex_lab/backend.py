@@ -47,7 +47,8 @@ if TYPE_CHECKING:
     from convex_lab.http import Response as HttpResponse
     from convex_lab.logs import LogEntry
     from convex_lab.scheduler.runner import JobRunner
-    from convex_lab.store.engine import Commit, Store
+    from convex_lab.store.commits import Commit
+    from convex_lab.store.engine import Store
     from convex_lab.subscriptions import LiveQuery, SubscriptionManager
 
 

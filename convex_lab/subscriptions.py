@@ -47,8 +47,8 @@ if TYPE_CHECKING:
     from convex_lab.backend import Backend
     from convex_lab.context import Auth
     from convex_lab.functions import FunctionDef, FunctionLike
+    from convex_lab.store.commits import Commit
     from convex_lab.store.database import QueryJournal
-    from convex_lab.store.engine import Commit
     from convex_lab.store.readset import ReadSet
 
 

@@ -25,7 +25,8 @@ from convex_lab.values import safe_repr
 
 if TYPE_CHECKING:
     from convex_lab._runtime import Frame
-    from convex_lab.store.engine import Commit, Store
+    from convex_lab.store.commits import Commit
+    from convex_lab.store.engine import Store
     from convex_lab.store.transaction import Transaction
 
 STORAGE = "_storage"

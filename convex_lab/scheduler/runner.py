@@ -35,7 +35,7 @@ from convex_lab.scheduler.jobs import SCHEDULED, cancel_job
 if TYPE_CHECKING:
     from convex_lab.clock import Clock
     from convex_lab.executor import Executor
-    from convex_lab.store.engine import Commit
+    from convex_lab.store.commits import Commit
     from convex_lab.store.transaction import Transaction
 
 RUNAWAY_LIMIT = 10_000

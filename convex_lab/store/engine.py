@@ -27,40 +27,35 @@ that a user's ``except Exception`` inside a function cannot swallow an OCC retry
 
 from __future__ import annotations
 
-import atexit
-import gc
 import itertools
 import math
 import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from convex_lab._annotations import VModel
 from convex_lab.errors import (
     CLOSED_MESSAGE,
     BackendClosedError,
-    ConvexLabError,
     FileInUseError,
-    InvalidValueError,
     SchemaError,
 )
 from convex_lab.events import Event
 from convex_lab.ids import FIRST_USER_TABLE_NUMBER, encode_id, generate_ids
-from convex_lab.store.bulk_vectors import array_size, float_array_fields, split_float_arrays
+from convex_lab.store import imports
+from convex_lab.store.commits import Commit
 from convex_lab.store.fastpath import Builder, build_schemaless, compile_builder
 from convex_lab.store.persist import FilePersistence, Persistence, open_persistence
 from convex_lab.store.tables import TableData
 from convex_lab.store.transaction import (
     Conflict,
     Transaction,
-    check_document,
     run_with_retries,
 )
-from convex_lab.values import MAX_DOCUMENT_SIZE, convert_document, loads_export
+from convex_lab.values import loads_export
 
 if TYPE_CHECKING:
     from convex_lab.schema import Schema
@@ -68,72 +63,10 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 SYSTEM_TABLES: dict[str, int] = {"_scheduled_functions": 1, "_storage": 2, "_cron_jobs": 3}
-IMPORT_CHUNK = 65_536
-GC_FREEZE_DOCS = 100_000
-
-
-@dataclass(slots=True)
-class Commit:
-    """One committed transaction: its ts and, per table, ``id -> (old, new)`` documents."""
-
-    ts: int
-    writes: dict[str, dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]]]
-    schema_json: str | None = None
-    special: set[str] = field(default_factory=set)  # IDs whose documents need lossless JSON
-
-
-class BulkInserts(Mapping[str, tuple[None, dict[str, Any]]]):
-    """``id -> (None, doc)`` for a bulk import, without building a million-entry dict up front.
-
-    Persistence reads the parallel lists directly; the dict is built only if something asks for
-    a single ID (a transaction whose snapshot predates the import, or a conflict check).
-    """
-
-    __slots__ = ("_dict", "docs", "ids")
-
-    def __init__(self, ids: list[str], docs: list[dict[str, Any]]) -> None:
-        self.ids = ids
-        self.docs = docs
-        self._dict: dict[str, tuple[None, dict[str, Any]]] | None = None
-
-    def _map(self) -> dict[str, tuple[None, dict[str, Any]]]:
-        if self._dict is None:
-            self._dict = dict(zip(self.ids, zip(itertools.repeat(None), self.docs), strict=True))
-        return self._dict
-
-    def __getitem__(self, key: str) -> tuple[None, dict[str, Any]]:
-        return self._map()[key]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._map()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.ids)
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def items(self) -> Any:
-        return zip(self.ids, zip(itertools.repeat(None), self.docs), strict=True)
-
-    def values(self) -> Any:
-        return zip(itertools.repeat(None), self.docs)
 
 
 def wall_clock_ms() -> float:
     return time.time() * 1000.0
-
-
-_unfreeze_registered = False
-
-
-def _unfreeze_at_exit() -> None:
-    """Give frozen objects back to the collector at exit, so extension modules that check for
-    leaks at shutdown (DuckDB's bindings do) see them collected."""
-    global _unfreeze_registered  # once per process
-    if not _unfreeze_registered:
-        _unfreeze_registered = True
-        atexit.register(gc.unfreeze)
 
 
 # One writer per file: DuckDB shares one database instance between connections to the same file
@@ -513,258 +446,26 @@ class Store:
             finally:
                 self._notifier = None
 
+    # Bulk loads (store/imports.py) ---------------------------------------------------------
     def import_documents(self, table_name: str,
                          documents: Iterable[Mapping[str, Any]]) -> list[str]:
-        """Insert many documents as one commit, validated like ``insert``; returns their IDs.
+        """Insert many new documents as one commit, validated like ``insert``; returns their IDs
+        (:func:`convex_lab.store.imports.import_documents`)."""
+        return imports.import_documents(self, table_name, documents)
 
-        For bulk loads (DataFrames, snapshots, benchmarks): documents are checked and converted
-        first (nothing is written if one fails, and the error names its position), then indexed
-        with one sort per index and written to DuckDB in one transaction. Function limits such as
-        16,000 writes do not apply, as with Convex's import.
-        """
-        from convex_lab.store.database import check_table_name  # noqa: PLC0415
+    def load_documents(self, loads: list[Any], *, mode: str = "append") -> int:
+        """Bulk-load given documents (IDs and creation times kept) into one or more tables as ONE
+        commit; returns its ts (:func:`convex_lab.store.imports.load_documents`)."""
+        return imports.load_documents(self, loads, mode=mode)
 
-        check_table_name(table_name)
-        if isinstance(documents, Mapping | str | bytes) or not isinstance(documents, Iterable):
-            raise InvalidValueError(
-                f"import_documents() takes an iterable of documents (dicts), e.g. a list; got "
-                f"{type(documents).__name__}.")
-        schema = self.schema
-        table_def = schema.table(table_name) if schema is not None else None
-        validate = (table_def.validate_document
-                    if table_def is not None and schema is not None and schema.schema_validation
-                    else None)
-        build = self.builder(table_name)
-        table, _ = self.ensure_table(table_name)
-        now = self.now()
-        with self.lock:
-            ct = max(self._creation_next, now)
-        gc_was_enabled = gc.isenabled()
-        gc.disable()  # a million new dicts would trigger full collections over and over
-        try:
-            return self._import(table, iter(documents), now=now, ct=ct, validate=validate,
-                                build=build)
-        finally:
-            if gc_was_enabled:
-                gc.enable()
-
-    def _import(self, table: TableData, documents: Iterator[Mapping[str, Any]], *, now: float,
-                ct: float, validate: Any, build: Builder | None) -> list[str]:
-        table_name = table.name
-        lookup = self.table_name_for_number
-        import numpy as np  # noqa: PLC0415
-
-        table_def = self.schema.table(table_name) if self.schema is not None else None
-        float_names = float_array_fields(
-            table_def.document_validator if table_def is not None and validate else None,
-            [d["vector_field"] for d in table_def.vector_indexes.values()]
-            if table_def is not None else [])
-        out: list[dict[str, Any]] = []
-        ids: list[str] = []
-        special: set[str] = set()
-        max_size = 0
-        position = 0
-        nested = False
-        # The input is consumed in chunks so a generator never needs to be materialised.
-        while chunk := list(itertools.islice(documents, IMPORT_CHUNK)):
-            chunk_ids = generate_ids(table.number, now, len(chunk))
-            ids += chunk_ids
-            # Successive creation times are successive floats: for a positive float the next
-            # one up is the next integer bit pattern, so they come from one vectorised step.
-            cts = (np.arange(len(chunk), dtype=np.int64) + np.float64(ct).view(np.int64)).view(
-                np.float64).tolist()
-            ct = math.nextafter(cts[-1], math.inf)
-            i = 0
-            while i < len(chunk):
-                if build is not None:  # the fast path, until a document needs more care
-                    many = build.many  # type: ignore[attr-defined]
-                    stop, size = many(chunk, chunk_ids, cts, out, i)
-                    max_size = max(max_size, size)
-                    position += stop - i
-                    i = stop
-                    if i == len(chunk):
-                        break
-                fields, doc_id, doc_ct = chunk[i], chunk_ids[i], cts[i]
-                i += 1
-                try:
-                    if not isinstance(fields, Mapping):
-                        raise InvalidValueError(
-                            f"A document must be a dict of fields; got {type(fields).__name__}.")
-                    if "_id" in fields or "_creationTime" in fields:
-                        raise InvalidValueError(
-                            "Imported documents get new _id and _creationTime values; remove "
-                            "those fields.")
-                    arrays = split_float_arrays(fields, float_names) if float_names else None
-                    if arrays is not None:  # embeddings: checked in C (store/bulk_vectors.py)
-                        fields = arrays[0]
-                    doc = (validate(dict(fields), table=table_name, tables=lookup)
-                           if validate is not None else convert_document(fields))
-                    full = {"_id": doc_id, "_creationTime": doc_ct}
-                    full.update(doc)
-                    size, depth, is_special = check_document(full)
-                    if arrays is not None:
-                        for name, values in arrays[1]:
-                            full[name] = values
-                            size += array_size(values)
-                        if size > MAX_DOCUMENT_SIZE:
-                            check_document(full)  # raises Convex's error
-                    nested = nested or depth > 1
-                except ConvexLabError as e:
-                    raise type(e)(f"Document {position} of the import into {table_name!r}: "
-                                  f"{e}", code=e.code) from None
-                if is_special:
-                    special.add(doc_id)
-                max_size = max(max_size, size)
-                out.append(full)
-                position += 1
-        with self.lock:
-            self.ts += 1
-            writes = {table_name: BulkInserts(ids, out)}
-            commit = Commit(self.ts, writes, special=special)  # type: ignore[arg-type]
-            self._log.append(commit)  # before the indexes change: older snapshots need it
-            seq = self.persist.enqueue(commit, self)
-            table.bulk_load(out, nested=nested)
-            table.max_doc_size = max(table.max_doc_size, max_size)
-            self._creation_next = max(self._creation_next, ct)
-        self._finish(commit, seq)
-        self.persist.after_import()  # a file: durable already; in memory: written behind
-        with self.lock:
-            self._trim_log(force=True)  # the import's commit holds a million-entry list
-        if len(out) >= GC_FREEZE_DOCS:
-            # A full collection walks every live object: with a million documents that is a
-            # 200+ ms pause each time. Documents hold no cycles, so move them out of its sight.
-            gc.freeze()
-            _unfreeze_at_exit()
-        return ids
+    def reserve_ids(self, table_name: str, n: int) -> tuple[int, list[str], list[float]]:
+        """``n`` fresh IDs of ``table_name`` and creation times, for a bulk load whose documents
+        the caller builds (:func:`convex_lab.store.imports.reserve_ids`)."""
+        return imports.reserve_ids(self, table_name, n)
 
     def reserve_times(self, n: int) -> list[float]:
         """``n`` successive creation times, reserved now: later writes get later ones."""
-        import numpy as np  # noqa: PLC0415
-
-        with self.lock:
-            ct = max(self._creation_next, self.now())
-            cts: list[float] = (np.arange(n, dtype=np.int64)
-                                + np.float64(ct).view(np.int64)).view(np.float64).tolist()
-            if cts:
-                self._creation_next = math.nextafter(cts[-1], math.inf)
-        return cts
-
-    def reserve_ids(self, table_name: str, n: int) -> tuple[int, list[str], list[float]]:
-        """``n`` fresh IDs of ``table_name`` (made if needed) and ``n`` creation times
-        (:meth:`reserve_times`): for a bulk load whose documents the caller builds
-        (``convex_lab/interop/``). Returns the table number, the IDs and the times."""
-        from convex_lab.store.database import check_table_name  # noqa: PLC0415
-
-        check_table_name(table_name)
-        table, _ = self.ensure_table(table_name)
-        ids = generate_ids(table.number, self.now(), n) if n else []
-        return table.number, ids, self.reserve_times(n)
-
-    def load_documents(self, loads: list[Any], *, mode: str = "append") -> int:
-        """Bulk-load given documents (``store.bulk_load.BulkLoad``: IDs and creation times kept)
-        into one or more tables as ONE commit; returns its ts.
-
-        ``mode``: ``"require_empty"`` (every target table must be empty), ``"append"`` (IDs
-        must be new to their table), ``"replace"`` (each target table's documents are deleted in
-        the same commit). Checked here, under the store lock, before anything changes: a table's
-        number (a new table is made with the load's ``number``; an existing one must have it),
-        every ID well-formed for that number and unique. Documents were validated by the caller.
-        Nothing is written if a check fails.
-        """
-        from convex_lab.store.bulk_load import check_load, load_number  # noqa: PLC0415
-        from convex_lab.store.database import check_table_name  # noqa: PLC0415
-
-        if mode not in ("require_empty", "append", "replace"):
-            raise InvalidValueError(f"mode must be 'require_empty', 'append' or 'replace'; got "
-                                    f"{mode!r}.")
-        names = [ld.table for ld in loads]
-        if len(set(names)) != len(names):
-            raise InvalidValueError(f"A bulk load lists a table twice: {sorted(names)}.")
-        for name in names:
-            if name != "_storage":  # a snapshot's files: the one system table a load writes
-                for part in name.split("/", 1):  # "<component>/<table>": a component's table
-                    check_table_name(part)
-        gc_was_enabled = gc.isenabled()
-        gc.disable()  # a million new dicts would trigger full collections over and over
-        try:
-            with self.lock:
-                numbers: dict[str, int] = {}
-                for ld in loads:
-                    numbers[ld.table] = load_number(self, ld)
-                if mode == "require_empty":
-                    full = [n for n in names if n in self.tables and self.tables[n].docs]
-                    if full:
-                        raise InvalidValueError(
-                            f"Table(s) {', '.join(map(repr, full))} already hold documents, and "
-                            "this import requires empty tables (mode='require_empty', Convex's "
-                            "default). Use mode='append' to add to them or mode='replace' to "
-                            "replace them.")
-                for ld in loads:
-                    if not ld.fresh:  # fresh IDs and times (reserve_ids) need no checking
-                        check_load(self, ld, numbers[ld.table], mode)
-                commit, seq = self._load_commit(loads, numbers, mode)
-            self._finish(commit, seq)
-            self.persist.after_import()  # a file: durable already; in memory: written behind
-            with self.lock:
-                self._trim_log(force=True)  # the commit holds every loaded document
-            if sum(len(ld.docs) for ld in loads) >= GC_FREEZE_DOCS:
-                gc.freeze()  # as in _import: keep a million documents out of the collector's walk
-                _unfreeze_at_exit()
-            return commit.ts
-        finally:
-            if gc_was_enabled:
-                gc.enable()
-
-    def _load_commit(self, loads: list[Any], numbers: dict[str, int], mode: str,
-                     ) -> tuple[Commit, int]:
-        """Apply a checked bulk load as one commit (callers hold the lock); returns the commit
-        and its persistence sequence for :meth:`_finish`."""
-        from convex_lab.store.bulk_load import in_creation_order  # noqa: PLC0415
-
-        writes: dict[str, Any] = {}
-        special: set[str] = set()
-        replaced: list[tuple[TableData, list[dict[str, Any]]]] = []
-        appended: list[tuple[TableData, Any]] = []
-        for ld in loads:
-            t = self.tables.get(ld.table)
-            if t is None:
-                t = self._add_table(ld.table, numbers[ld.table])
-            docs = ld.docs if ld.fresh else in_creation_order(ld.docs)
-            special |= ld.special
-            if mode == "replace" and t.docs:
-                old = t.docs
-                out: dict[str, tuple[Any, Any]] = {i: (d, None) for i, d in old.items()}
-                for d in docs:
-                    out[d["_id"]] = (old.get(d["_id"]), d)
-                writes[ld.table] = out
-                replaced.append((t, docs))
-            else:
-                ids = ld.ids if ld.ids is not None and docs is ld.docs else [
-                    d["_id"] for d in docs]
-                writes[ld.table] = BulkInserts(ids, docs)
-                appended.append((t, docs))
-            if docs:
-                self._creation_next = max(self._creation_next,
-                                          math.nextafter(docs[-1]["_creationTime"], math.inf))
-        self.ts += 1
-        commit = Commit(self.ts, writes, special=special)
-        self._log.append(commit)  # before the tables change: older snapshots need it
-        seq = self.persist.enqueue(commit, self)
-        for ld in loads:
-            t = self.tables[ld.table]
-            t.max_doc_size = max(t.max_doc_size, ld.max_size)
-        for t, docs in replaced:
-            self._reset_table(t)
-            t.bulk_load(docs, nested=any(ld.nested for ld in loads if ld.table == t.name))
-        for t, docs in appended:
-            t.bulk_load(docs, nested=any(ld.nested for ld in loads if ld.table == t.name))
-        return commit, seq
-
-    def _reset_table(self, t: TableData) -> None:
-        """Empty ``t`` in place (a replace), keeping its indexes' definitions."""
-        fresh = self._add_table_data(t.name, t.number)
-        for slot in TableData.__slots__:
-            setattr(t, slot, getattr(fresh, slot))
+        return imports.reserve_times(self, n)
 
     def _add_table_data(self, name: str, number: int) -> TableData:
         indexes = search = vectors = None

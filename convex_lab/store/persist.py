@@ -46,7 +46,8 @@ from convex_lab.store.loading import LoadedState, create_catalog, read
 from convex_lab.store.opening import DUCKDB_CONFIG, open_file
 
 if TYPE_CHECKING:
-    from convex_lab.store.engine import Commit, Store
+    from convex_lab.store.commits import Commit
+    from convex_lab.store.engine import Store
 
 SMALL_BATCH = 32  # rows; above this, Arrow beats parameterised VALUES
 MEMORY_FLUSH_ROWS = 4096
@@ -233,7 +234,7 @@ class Persistence:
                 written += len(docs)
                 if type(docs) is dict:
                     rows[name].append((ts, docs, commit.special))
-                else:  # engine.BulkInserts: written in chunks below
+                else:  # commits.BulkInserts: written in chunks below
                     bulk.append((name, docs, ts, commit.special))
         tables = {}
         for name, commits in rows.items():

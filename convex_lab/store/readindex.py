@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 from convex_lab.store.readset import WIDE
 
 if TYPE_CHECKING:
-    from convex_lab.store.engine import Commit
+    from convex_lab.store.commits import Commit
     from convex_lab.store.readset import ReadSet
     from convex_lab.store.tables import TableData
 

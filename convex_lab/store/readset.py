@@ -27,7 +27,7 @@ from convex_lab.store.keys import Interval, Key
 from convex_lab.store.text_tokens import tokenize
 
 if TYPE_CHECKING:
-    from convex_lab.store.engine import Commit
+    from convex_lab.store.commits import Commit
     from convex_lab.store.tables import TableData
 
 # Slots taken by one value after its type rank (see values.sort_key): undefined and null have
