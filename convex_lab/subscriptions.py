@@ -60,7 +60,8 @@ class _Execution:
     """One query run repeatedly: shared by identical live queries (or owned by one page)."""
 
     __slots__ = ("__weakref__", "args", "auth", "dirty", "error", "journal", "key", "lives",
-                 "manager", "path", "public_only", "ran", "status", "value", "version")
+                 "log_lines", "manager", "path", "public_only", "ran", "status", "value",
+                 "version")
 
     def __init__(self, manager: SubscriptionManager, key: Any, path: str, args: dict[str, Any],
                  *, auth: Auth | None, public_only: bool) -> None:
@@ -79,9 +80,15 @@ class _Execution:
         self.version = 0
         self.ran = False
         self.lives: list[Any] = []
+        # The log lines of its last run, for managers that collect them (the wire server's:
+        # Convex's QueryUpdated.logLines); empty otherwise.
+        self.log_lines: list[str] = []
 
     def run(self, snapshot: int | None) -> tuple[bool, bool]:
         """Re-run at ``snapshot``; returns (value changed, anything changed)."""
+        return self.manager._run(self, snapshot)
+
+    def _run(self, snapshot: int | None) -> tuple[bool, bool]:
         manager = self.manager
         backend = manager.backend
         reads: list[ReadSet] = []
@@ -159,6 +166,13 @@ class LiveQuery:
     @property
     def closed(self) -> bool:
         return self._execution is None
+
+    @property
+    def log_lines(self) -> list[str]:
+        """The log lines of the latest run, when the manager collects them (the wire server's,
+        for Convex's ``logLines``); ``[]`` otherwise."""
+        ex = self._execution
+        return list(ex.log_lines) if ex is not None else []
 
     @property
     def journal(self) -> str | None:
@@ -314,6 +328,10 @@ class SubscriptionManager:
             self.release(old, live)
             changed = ex.status != before[1] or not values_equal(ex.value, before[0])
             live._deliver(changed and ex.status == "ready", True)
+
+    def _run(self, ex: _Execution, snapshot: int | None) -> tuple[bool, bool]:
+        """Run ``ex`` at ``snapshot`` (every run goes through here: a subclass may wrap it)."""
+        return ex._run(snapshot)
 
     def page_execution(self, path: str, args: dict[str, Any], auth: Auth | None,
                        public_only: bool, owner: Any) -> _Execution:

@@ -23,6 +23,12 @@ def wire_app(provider: dict[str, Any] | None = None) -> cl.App:
     def list_messages(ctx: Any) -> Any:
         return ctx.db.query("messages").collect()
 
+    @app.query(name="messages:logged")
+    def logged(ctx: Any) -> float:
+        n = len(ctx.db.query("messages").collect())
+        print("counting", n)
+        return float(n)
+
     @app.query(name="messages:count")
     def count_messages(ctx: Any) -> float:
         return float(len(ctx.db.query("messages").collect()))

@@ -375,3 +375,21 @@ def test_a_paginated_query_sends_its_journal_and_keeps_its_page_across_a_reconne
             assert fatal["type"] == "FatalError" and "journal" in fatal["error"]
         finally:
             again.close()
+
+
+def test_live_query_updates_carry_their_log_lines() -> None:
+    """QueryUpdated.logLines holds what the query's run printed (the npm client shows them in
+    the browser's console), not the lines of the mutation that triggered it."""
+    with cl.Backend(app=wire_app()) as backend:
+        conn = Conn(backend.serve().url)
+        try:
+            first = conn.add((0, "messages:logged", {}))["modifications"][0]
+            assert first["value"] == 0.0 and first["logLines"] == ["[LOG] counting 0"]
+            conn.mutate(1, "messages:send", {"body": "hi"})
+            response = conn.recv()
+            assert response["type"] == "MutationResponse"
+            assert response["logLines"] == ["[LOG] sending hi"]
+            update = conn.recv()["modifications"][0]
+            assert update["value"] == 1.0 and update["logLines"] == ["[LOG] counting 1"]
+        finally:
+            conn.close()

@@ -51,6 +51,7 @@ from convex_lab.server.api import verified_token
 from convex_lab.server.wire import (
     Outcome,
     call,
+    collected_lines,
     decode_args,
     encode,
     function_path,
@@ -83,6 +84,14 @@ class _WireManager(SubscriptionManager):
 
     def _refreshed(self, ts: int) -> None:
         self.hub.refreshed(ts)
+
+    def _run(self, ex: Any, snapshot: int | None) -> tuple[bool, bool]:
+        # Keep the run's log lines for QueryUpdated/QueryFailed.logLines (the npm client prints
+        # them in the browser's console, as for Convex's queries).
+        with collected_lines() as lines:
+            changed = super()._run(ex, snapshot)
+        ex.log_lines = lines
+        return changed
 
 
 class SyncHub:
@@ -305,11 +314,11 @@ class SyncSession:
         _path, _args, live, failure = entry
         if live is not None and live.status != "error":
             return {"type": "QueryUpdated", "queryId": qid, "value": encode(live.value),
-                    "logLines": [], "journal": live.journal}
+                    "logLines": live.log_lines, "journal": live.journal}
         error = live.error if live is not None else None
         out: dict[str, Any] = {"type": "QueryFailed", "queryId": qid,
                                "errorMessage": failure if failure is not None else str(error),
-                               "logLines": [],
+                               "logLines": live.log_lines if live is not None else [],
                                "journal": live.journal if live is not None else None}
         if isinstance(error, ConvexError):
             out["errorData"] = encode(error.data)

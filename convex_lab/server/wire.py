@@ -23,9 +23,10 @@ Contract (reference/wire-protocol.md §1-§3)
 from __future__ import annotations
 
 import base64
+import contextlib
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -139,6 +140,19 @@ def _on_log(entry: LogEntry) -> None:
                      for line in entry["lines"])
 
 
+@contextlib.contextmanager
+def collected_lines() -> Iterator[list[str]]:
+    """The log lines of the calls made in this thread inside the ``with`` (Convex's
+    ``[LEVEL] text`` form), while the server captures logs (:func:`capture_logs`)."""
+    previous = getattr(_collect, "lines", None)
+    lines: list[str] = []
+    _collect.lines = lines
+    try:
+        yield lines
+    finally:
+        _collect.lines = previous
+
+
 def capture_logs(backend: Backend) -> Callable[[], None]:
     """Start collecting log lines per thread (the server does, while it runs); returns a
     remover."""
@@ -170,15 +184,11 @@ def call(backend: Backend, path: str, args: dict[str, Any], kind: str | None,
          auth: Auth, *, snapshot: int | None = None) -> Outcome:
     """Run the public function at ``path`` as a client with ``auth`` (module docstring); a
     query at ``snapshot`` (pinned by the caller) if given."""
-    previous = getattr(_collect, "lines", None)
-    lines: list[str] = []
-    _collect.lines = lines
-    try:
-        value = backend.run_function(path, args, kind=kind, identity=auth, public_only=True,
-                                     caller="client", snapshot=snapshot)
-        return Outcome(value=value, log_lines=lines)
-    except Exception as e:  # noqa: BLE001 (every failure reaches the client as its error)
-        error = for_client(e, redact=backend.redact_errors)
-    finally:
-        _collect.lines = previous
+    with collected_lines() as lines:
+        try:
+            value = backend.run_function(path, args, kind=kind, identity=auth,
+                                         public_only=True, caller="client", snapshot=snapshot)
+            return Outcome(value=value, log_lines=lines)
+        except Exception as e:  # noqa: BLE001 (every failure reaches the client as its error)
+            error = for_client(e, redact=backend.redact_errors)
     return Outcome(error=error, log_lines=lines)
