@@ -24,6 +24,7 @@ import asyncio
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from convex_lab.errors import ConvexLabError
@@ -80,7 +81,10 @@ class LoopbackServer:
         self.site_url = f"http://{HOST}:{self.site_port}"
         self.sync = SyncHub(backend)
         self._stop_logs = capture_logs(backend)  # log lines in the API's responses
-        app = by_port({self.site_port: site_app(backend)}, deployment_app(backend, self.sync))
+        # HTTP actions run on this pool (site.py), so the loop keeps serving meanwhile.
+        self._actions = ThreadPoolExecutor(max_workers=32, thread_name_prefix="convex_lab-http")
+        app = by_port({self.site_port: site_app(backend, self._actions)},
+                      deployment_app(backend, self.sync))
         from uvicorn.config import WS_PROTOCOLS  # noqa: PLC0415
 
         # websockets' sans-I/O protocol where uvicorn has it (the legacy one is deprecated).
@@ -120,6 +124,7 @@ class LoopbackServer:
             self._thread.join(timeout=10)
         self.sync.close()
         self._stop_logs()
+        self._actions.shutdown(wait=False)
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "serving"

@@ -5,9 +5,10 @@ worker thread, so the server's loop keeps serving meanwhile."""
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 
 from convex_lab.errors import BackendClosedError
@@ -20,7 +21,10 @@ if TYPE_CHECKING:
     from convex_lab.backend import Backend
 
 
-def site_app(backend: Backend) -> ASGIApp:
+def site_app(backend: Backend, pool: ThreadPoolExecutor) -> ASGIApp:
+    """``pool`` runs the actions: a plain executor costs less per request than anyio's worker
+    threads (measured: ~0.15 ms of a ~0.5 ms round trip)."""
+
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             if scope["type"] == "websocket":
@@ -51,7 +55,8 @@ def site_app(backend: Backend) -> ASGIApp:
             await send_bytes(send, 400, f"Bad request: {e}".encode())
             return
         try:
-            response = await run_in_threadpool(backend.handle_http, incoming)
+            response = await asyncio.get_running_loop().run_in_executor(
+                pool, backend.handle_http, incoming)
         except BackendClosedError:
             await send_bytes(send, 503, b"This backend is closed.")
             return
