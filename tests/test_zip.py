@@ -249,6 +249,46 @@ def test_bad_inputs_say_what_to_do(tmp_path: Path) -> None:
             backend.export_zip(tmp_path / "snap.tar")
 
 
+_DEEP = '{"a":' + "[" * 5000 + "]" * 5000 + "}\n"
+
+
+@pytest.mark.parametrize(("entries", "message"), [
+    ({"../evil/documents.jsonl": '{"a":1}\n'}, "not a snapshot path"),
+    ({"_storage/../../evil": "x"}, "not a snapshot path"),
+    ({"/abs/documents.jsonl": '{"a":1}\n'}, "not a snapshot path"),
+    ({"t/documents.jsonl": _DEEP}, "nested deeper than Convex allows"),
+    ({"t/documents.jsonl": _DEEP, "t/generated_schema.jsonl": '"uniform"\n'},
+     "nested deeper than Convex allows"),
+    ({"t/documents.jsonl": '{"a":1}\n', "t/generated_schema.jsonl": "{{{\n"},
+     "is not a generated schema"),
+    ({"t/documents.jsonl": '{"a":\n'}, "is not JSON lines"),
+])
+def test_hostile_snapshots_are_refused_with_a_reason(tmp_path: Path, entries: dict[str, str],
+                                                     message: str) -> None:
+    """A ZIP that is not a Convex snapshot — entries climbing out of it, values nested past
+    Convex's limit, a garbage generated schema — is one convex_lab error and writes nothing."""
+    path = tmp_path / "hostile.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    with cl.Backend() as backend:
+        with pytest.raises(ConvexLabError, match=message):
+            backend.import_zip(path)
+        assert backend.store.user_tables() == []
+    assert not (tmp_path.parent / "evil").exists()
+
+
+@pytest.mark.parametrize("bad", [None, 123, ["a.zip"]])
+def test_paths_and_table_names_of_the_wrong_type_are_clear_errors(bad: Any) -> None:
+    with cl.Backend() as backend:
+        with pytest.raises(ConvexLabError, match=r"path of a \.zip file"):
+            backend.import_zip(bad)
+        with pytest.raises(ConvexLabError, match=r"path of a \.zip file"):
+            backend.export_zip(bad)
+        with pytest.raises(ConvexLabError, match="A table name is a string"):
+            backend.to_pandas(bad)
+
+
 def test_export_is_atomic(source: cl.Backend, tmp_path: Path, monkeypatch: Any) -> None:
     from convex_lab.interop import snapshot
 

@@ -38,6 +38,7 @@ Contract
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import zipfile
@@ -183,6 +184,7 @@ def export_zip(store: Store, path: str | os.PathLike[str], *, files: FileStorage
                progress: bool | None = None) -> dict[str, int]:
     """Write a snapshot ZIP at ``path``; returns the documents written per table (and
     ``"_storage"``: files). See the module docstring."""
+    _check_path(path, "export_zip")
     target = Path(path)
     if target.suffix.lower() != ".zip":
         raise InvalidValueError(f"{str(target)!r}: a snapshot is a .zip file; name it "
@@ -295,6 +297,11 @@ def _layout(zf: zipfile.ZipFile) -> tuple[dict[str, _Table], dict[str, str]]:
     for name in zf.namelist():
         if name.endswith("/"):
             continue
+        if name.startswith("/") or ".." in name.split("/") or "\\" in name:
+            raise InvalidValueError(
+                f"The ZIP entry {name!r} is not a snapshot path (absolute, or climbing out with "
+                "'..'): this ZIP is not a Convex snapshot. Export one with export_zip or `npx "
+                "convex export`.")
         prefix, rest = _split_component(name)
         if m := _DOCS.match(rest):
             key = prefix + m.group(1)
@@ -369,6 +376,7 @@ def import_zip(store: Store, path: str | os.PathLike[str], *, mode: str = "requi
     if mode not in ("require_empty", "append", "replace"):
         raise InvalidValueError(f"mode must be 'require_empty', 'append' or 'replace'; got "
                                 f"{mode!r}.")
+    _check_path(path, "import_zip")
     source = Path(path)
     if not source.is_file():
         raise InvalidValueError(f"No file at {str(source)!r}.")
@@ -416,6 +424,10 @@ def import_zip(store: Store, path: str | os.PathLike[str], *, mode: str = "requi
                         except (ValueError, msgspec.DecodeError) as e:
                             raise InvalidValueError(
                                 f"{t.docs} in {str(source)!r} is not JSON lines: {e}") from None
+                        except RecursionError:
+                            raise InvalidValueError(
+                                f"{t.docs} in {str(source)!r} holds a value nested deeper than "
+                                "Convex allows (64 levels).") from None
                         builder.add(rows)
                         shown.update(len(block))
                 loads.append(builder.finish())
@@ -456,11 +468,25 @@ def _numbers(zf: zipfile.ZipFile, tables: dict[str, _Table]) -> dict[str, int]:
 
 
 def _uniform(zf: zipfile.ZipFile, t: _Table) -> bool:
-    """Whether the table's values are lossless export JSON (``"uniform"``)."""
+    """Whether the table's values are lossless export JSON (``"uniform"``); another generated
+    schema (a shape) decodes by the no-schema rules; one that is not JSON is refused."""
     if t.schema is None:
         return False
-    first = zf.read(t.schema).decode("utf-8").split("\n", 1)[0].strip()
+    first = zf.read(t.schema).decode("utf-8", errors="replace").split("\n", 1)[0].strip()
+    try:
+        json.loads(first)
+    except (ValueError, RecursionError):
+        raise InvalidValueError(
+            f"{t.schema} is not a generated schema (its first line is not JSON: "
+            f"{first[:60]!r}). Convex writes '\"uniform\"' there; remove the file to import "
+            "the table by the no-schema rules.") from None
     return first == '"uniform"'
+
+
+def _check_path(path: object, what: str) -> None:
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidValueError(f"{what}() takes the path of a .zip file (a str or a "
+                                f"pathlib.Path); got {type(path).__name__} {path!r:.60}.")
 
 
 def _place_files(zf: zipfile.ZipFile, files: FileStorage, blobs: dict[str, str],

@@ -136,6 +136,9 @@ def to_arrow(store: Store, table: str) -> Any:
     """``table``'s documents at the latest snapshot as a pyarrow Table. A table that neither
     holds documents nor is in the schema is an error (a typo would be an empty frame)."""
     schema = store.schema
+    if not isinstance(table, str):
+        raise InvalidValueError(f"A table name is a string, such as 'messages'; got "
+                                f"{type(table).__name__} {table!r:.60}.")
     if table not in store.tables and (schema is None or schema.table(table) is None):
         import difflib  # noqa: PLC0415
 
