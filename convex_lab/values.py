@@ -607,6 +607,19 @@ def to_internal_json(value: Any) -> Any:
     return value
 
 
+def _eight_bytes(tag: str, text: Any) -> bytes:
+    """The 8 little-endian bytes of a ``$integer`` / ``$float`` (base64), or Convex's kind of
+    error."""
+    try:
+        raw = base64.standard_b64decode(text) if isinstance(text, str) else b""
+    except ValueError:
+        raw = b""
+    if len(raw) != 8:
+        raise InvalidValueError(f"{tag} takes the base64 of 8 little-endian bytes, such as "
+                                f'{{"{tag}": "AQAAAAAAAAA="}}; got {safe_repr(text)[:60]}.')
+    return raw
+
+
 def from_internal_json(data: Any) -> Any:
     """Inverse of :func:`to_internal_json`; a plain JSON number is always a float64."""
     t = type(data)
@@ -618,9 +631,9 @@ def from_internal_json(data: Any) -> Any:
         if len(data) == 1:
             (k, v), = data.items()
             if k == "$integer":
-                return Int64(struct.unpack("<q", base64.standard_b64decode(v))[0])
+                return Int64(struct.unpack("<q", _eight_bytes(k, v))[0])
             if k == "$float":
-                x = struct.unpack("<d", base64.standard_b64decode(v))[0]
+                x = struct.unpack("<d", _eight_bytes(k, v))[0]
                 if not _special_float(x):
                     raise InvalidValueError(f"{x} should be encoded as a number, not $float.")
                 return x

@@ -210,3 +210,23 @@ def test_int64_results_decode_as_int64(served: tuple[cl.Backend, str]) -> None:
                                       "format": ENCODED}).json()
     assert got["value"] == {"$integer": "AQAAAAAAAAA="}
     assert backend.query("counters:get", {"name": "a"}) == Int64(1)
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (b'{"path":"values:echo","args":{"value":' + b"[" * 5000 + b"]" * 5000 + b"}}",
+     "deeper than Convex allows"),
+    (b'{"path":"values:echo","args":{"value":{"$integer":"AAAA"}}}',
+     "takes the base64 of 8 little-endian bytes"),
+    (b'{"path":"values:echo","args":{"value":{"$float":5}}}',
+     "takes the base64 of 8 little-endian bytes"),
+])
+def test_hostile_bodies_are_400_with_a_reason(served: tuple[cl.Backend, str], body: bytes,
+                                              message: str) -> None:
+    """Values nested past the recursion limit or malformed encodings are the caller's
+    error (400 with Convex's {code, message}), never a 500 from the server."""
+    _, url = served
+    for route in ("/api/query", "/api/run/values/echo"):
+        response = httpx.post(url + route, content=body,
+                              headers={"Content-Type": "application/json"})
+        assert response.status_code == 400, (route, response.text)
+        assert message in response.json()["message"]

@@ -393,3 +393,14 @@ def test_live_query_updates_carry_their_log_lines() -> None:
             assert update["value"] == 1.0 and update["logLines"] == ["[LOG] counting 1"]
         finally:
             conn.close()
+
+
+def test_a_message_nested_past_the_recursion_limit_is_a_fatal_error(
+        served: tuple[cl.Backend, str]) -> None:
+    _, url = served
+    conn = Conn(url)
+    conn.ws.send('{"type":"Event","eventType":"x","event":' + "[" * 5000 + "]" * 5000 + "}")
+    fatal = conn.recv()
+    assert fatal["type"] == "FatalError" and "Malformed message" in fatal["error"]
+    with pytest.raises(ConnectionClosed):
+        conn.recv()

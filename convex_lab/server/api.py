@@ -100,6 +100,9 @@ async def _body(request: Request) -> dict[str, Any]:
         body = json.loads(raw)
     except ValueError as e:
         raise refusal(f"The body is not JSON: {e}", code="BadJsonBody") from None
+    except RecursionError:
+        raise refusal("The body nests values deeper than Convex allows (64 levels).",
+                      code="BadJsonBody") from None
     if not isinstance(body, dict):
         raise refusal("The body must be a JSON object such as {\"path\": \"messages:list\", "
                         "\"args\": {}}.", code="BadJsonBody")

@@ -533,7 +533,7 @@ async def serve_socket(hub: SyncHub, ws: WebSocket) -> None:
                 send({"type": "FatalError", "error": str(e)})
                 close_code = 1011
                 break
-            except (ValueError, KeyError, TypeError, ConvexLabError) as e:
+            except (ValueError, KeyError, TypeError, ConvexLabError, RecursionError) as e:
                 send({"type": "FatalError", "error": f"Malformed message: {e}"})
                 close_code = 4000
                 break
