@@ -1,6 +1,8 @@
 """Vector search (reference §11): ctx.vector_search in actions, cosine scores, limits, filters,
 skipped documents, consistency with commits, exactness against numpy, durability."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -88,6 +90,11 @@ def test_limit_default_bounds_and_errors(backend):
         similar(backend, [1.0, 0.0])
     with pytest.raises(ConvexLabError, match="non-empty"):
         similar(backend, [])
+    for bad in (math.nan, math.inf, 2.5, "10"):
+        with pytest.raises(ConvexLabError, match="limit must be an integer"):
+            similar(backend, [1.0, 0.0, 0.0], limit=bad)
+    with pytest.raises(ConvexLabError, match="finite numbers"):
+        similar(backend, [math.nan, 0.0, 0.0])
 
 
 def test_filters_eq_or_and_their_errors(backend):

@@ -428,7 +428,8 @@ def vector_search(store: Store, table_name: str, index_name: str, *, vector: Any
     printable = f"{table_name}.{index_name}"
     if limit is None:
         limit = 10
-    if isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit != int(limit):
+    if (isinstance(limit, bool) or not isinstance(limit, (int, float))
+            or (isinstance(limit, float) and not limit.is_integer())):  # NaN, inf, 2.5
         raise ConvexLabError(f"limit must be an integer between 1 and {MAX_VECTOR_RESULTS}; "
                              f"got {safe_repr(limit)}.", code="InvalidVectorLimit")
     limit = int(limit)
