@@ -3,6 +3,7 @@ backend's (virtual) clock, per-key limits, check/reset, retryAfter, throws, shar
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 import convex_lab as cl
 from convex_lab.components.rate_limiter import RateLimiter
 from convex_lab.components.rate_limiter import component as rate_limiter
-from convex_lab.errors import ConvexError
+from convex_lab.errors import ConvexError, ConvexLabError
 
 MINUTE = 60_000.0
 LIMITS = {
@@ -144,11 +145,25 @@ def test_sharded_limit_grants_about_its_capacity(env: tuple[cl.Backend, dict[str
 def test_bad_configurations_are_named() -> None:
     app = cl.App()
     app.use(rate_limiter)
-    with pytest.raises(ValueError, match="kind must be 'token bucket' or 'fixed window'"):
+    with pytest.raises(ConvexLabError, match="kind must be 'token bucket' or 'fixed window'"):
         RateLimiter(app.components.rate_limiter, {"x": {"kind": "leaky", "rate": 1,
                                                         "period": 1}})
-    with pytest.raises(ValueError, match="period must be a positive number"):
+    with pytest.raises(ConvexLabError, match="period must be a positive number"):
         RateLimiter(app.components.rate_limiter, {"x": {"kind": "token bucket", "rate": 1}})
     limits = RateLimiter(app.components.rate_limiter, {})
-    with pytest.raises(ValueError, match="No rate limit named 'send'"):
+    with pytest.raises(ConvexLabError, match="No rate limit named 'send'"):
         limits.limit(None, "send")
+    for rate in (math.nan, math.inf, -1, True):
+        with pytest.raises(ConvexLabError, match="rate must be a positive number"):
+            RateLimiter(app.components.rate_limiter, {"x": {"kind": "token bucket",
+                                                            "rate": rate, "period": 1}})
+
+
+@pytest.mark.parametrize("count", [-1.0, math.nan, math.inf])
+def test_a_count_that_would_add_tokens_is_refused(env: tuple[cl.Backend, dict[str, Any]],
+                                                  count: float) -> None:
+    backend, fns = env
+    with pytest.raises(ConvexLabError, match="a finite number >= 0"):
+        backend.mutation(fns["hit"], {"name": "send", "key": "ada", "count": count})
+    for _ in range(3):  # the limit is untouched: its capacity is still all there
+        assert backend.mutation(fns["hit"], {"name": "send", "key": "ada"})["ok"]

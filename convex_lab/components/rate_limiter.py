@@ -42,7 +42,7 @@ from typing import Any, Final
 
 from convex_lab._runtime import function_time
 from convex_lab.components import define_component
-from convex_lab.errors import ConvexError
+from convex_lab.errors import ConvexError, FunctionError
 from convex_lab.schema import define_schema, define_table
 from convex_lab.validators import v
 
@@ -60,23 +60,25 @@ component = define_component("rate_limiter", define_schema({
 def check_config(name: str, config: Any) -> dict[str, Any]:
     """A limit's configuration, completed with its defaults; a clear error when it is wrong."""
     if not isinstance(config, Mapping):
-        raise ValueError(f"Rate limit {name!r}: give a dict such as {{'kind': 'token bucket', "
+        raise FunctionError(f"Rate limit {name!r}: give a dict such as {{'kind': 'token bucket', "
                          f"'rate': 10, 'period': 60_000}}; got {config!r}.")
     kind = config.get("kind")
     if kind not in KINDS:
-        raise ValueError(f"Rate limit {name!r}: kind must be 'token bucket' or 'fixed window'; "
-                         f"got {kind!r}.")
+        raise FunctionError(f"Rate limit {name!r}: kind must be 'token bucket' or 'fixed "
+                            f"window'; got {kind!r}.")
     out = {"kind": kind, "shards": 1.0, "start": 0.0, **config}
     for field in ("rate", "period"):
         x = out.get(field)
-        if not isinstance(x, (int, float)) or isinstance(x, bool) or not x > 0:
-            raise ValueError(f"Rate limit {name!r}: {field} must be a positive number (period "
-                             f"in ms); got {x!r}.")
+        if (not isinstance(x, (int, float)) or isinstance(x, bool) or not x > 0
+                or not math.isfinite(x)):
+            raise FunctionError(f"Rate limit {name!r}: {field} must be a positive number "
+                                f"(period in ms); got {x!r}.")
     out.setdefault("capacity", out["rate"])
     shards = out["shards"]
-    if not isinstance(shards, (int, float)) or shards < 1 or int(shards) != shards:
-        raise ValueError(f"Rate limit {name!r}: shards must be a whole number >= 1; got "
-                         f"{shards!r}.")
+    if (not isinstance(shards, (int, float)) or isinstance(shards, bool)
+            or not math.isfinite(shards) or shards < 1 or int(shards) != shards):
+        raise FunctionError(f"Rate limit {name!r}: shards must be a whole number >= 1; got "
+                            f"{shards!r}.")
     return {k: float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else x
             for k, x in out.items()}
 
@@ -183,16 +185,24 @@ class RateLimiter:
         config = self.limits.get(name)
         if config is None:
             known = ", ".join(sorted(self.limits)) or "none"
-            raise ValueError(f"No rate limit named {name!r} (defined: {known}). Add it to "
-                             "RateLimiter(..., {name: {'kind', 'rate', 'period'}}).")
+            raise FunctionError(f"No rate limit named {name!r} (defined: {known}). Add it to "
+                                "RateLimiter(..., {name: {'kind', 'rate', 'period'}}).")
         return config
+
+    @staticmethod
+    def _count(count: Any) -> float:
+        if (not isinstance(count, (int, float)) or isinstance(count, bool)
+                or not math.isfinite(count) or count < 0):
+            raise FunctionError(f"count is how many tokens to take: a finite number >= 0; got "
+                                f"{count!r}.")
+        return float(count)
 
     def limit(self, ctx: Any, name: str, key: Any = None, count: float = 1,
               throws: bool = False) -> dict[str, Any]:
         """Consume ``count`` from ``name``'s limit for ``key`` if it can (module docstring)."""
         config = self._config(name)
         got: dict[str, Any] = ctx.run_mutation(self.component.lib.rate_limit, {
-            "name": name, "key": key, "count": float(count), "config": config})
+            "name": name, "key": key, "count": self._count(count), "config": config})
         if throws and not got["ok"]:
             raise ConvexError({"kind": "RateLimited", "name": name,
                                "retryAfter": got["retryAfter"]})
@@ -203,7 +213,7 @@ class RateLimiter:
         """What ``limit`` would answer, consuming nothing (a query)."""
         config = self._config(name)
         got: dict[str, Any] = ctx.run_query(self.component.lib.check_rate_limit, {
-            "name": name, "key": key, "count": float(count), "config": config})
+            "name": name, "key": key, "count": self._count(count), "config": config})
         if throws and not got["ok"]:
             raise ConvexError({"kind": "RateLimited", "name": name,
                                "retryAfter": got["retryAfter"]})
