@@ -4,6 +4,7 @@ bounds, tuple-key prefixes, namespaces, transactions, reactivity and O(log n) re
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 import convex_lab as cl
 from convex_lab.components.aggregate import Aggregate
 from convex_lab.components.aggregate import component as aggregate
-from convex_lab.errors import ConvexError
+from convex_lab.errors import ConvexError, ConvexLabError
 from convex_lab.values import sort_key
 
 
@@ -206,6 +207,19 @@ def test_missing_and_duplicate_items_are_errors() -> None:
         with pytest.raises(ConvexError) as info:
             backend.mutation(ghost)
         assert info.value.data["kind"] == "AggregateItemMissing"
+
+
+@pytest.mark.parametrize("offset", [math.nan, 1.5, "1", None, True])
+def test_at_refuses_an_offset_that_is_not_a_whole_number(offset: Any) -> None:
+    app, board, _ = setup_app()
+
+    @app.query(name="at")
+    def at(ctx: Any, offset: Any) -> Any:
+        return board.at(ctx, offset)
+
+    with cl.Backend(app=app) as backend, pytest.raises(ConvexLabError,
+                                                       match="whole-number offset"):
+        backend.query(at, {"offset": offset})
 
 
 def test_a_live_query_follows_the_aggregate(env: tuple[cl.Backend, dict[str, Any]]) -> None:

@@ -25,7 +25,7 @@ EXPECTED = {
                       ".email: Value error, an email address needs an @",
                       ".age: Input should be greater than or equal to 13"],
     "status-components": [
-        "leaderboard (aggregate): 7 functions; leaderboard/nodes (1 document), "
+        "leaderboard (aggregate): 11 functions; leaderboard/nodes (1 document), "
         "leaderboard/trees (1 document)",
         "rate_limiter: 3 functions; rate_limiter/rateLimits (2 documents)"],
 }

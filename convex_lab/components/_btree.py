@@ -4,17 +4,19 @@ Layout (tables of the ``aggregate`` component; see ``aggregate.py``):
 
 * ``trees``: one document per namespace, ``{namespace, root, maxNodeSize}``. Written once, when
   the namespace gets its first item: the root node keeps its ID for the tree's lifetime.
-* ``nodes``: ``{leaf, size, count, sum, data}`` (``count``/``sum``: the subtree's totals,
-  absent on the lazy root). A leaf holds items sorted by ``(key, id)`` in parallel
-  arrays ``keys``, ``ids``, ``sums``; an internal node holds ``children`` and ``seps`` /
-  ``sepIds`` (``seps[i]`` is the smallest item of ``children[i + 1]``) and, for each child, the
-  ``counts`` and ``sums`` of its subtree. Those arrays are packed in ``data``, one string of
-  Convex's export JSON (``values.dumps_export``, lossless for every key type): a write then
-  validates, sizes and compares one value, not dozens — it is what makes a write cheap.
+* ``nodes``: a leaf holds items sorted by ``(key, id)`` in parallel lists ``keys``, ``ids``,
+  ``sums``; an internal node holds ``children`` and ``seps`` / ``sepIds`` (``seps[i]`` is the
+  smallest item of ``children[i + 1]``) and, for each child, the ``counts`` and ``sums`` of its
+  subtree. How a node is stored (packed fields, a decode cache) is ``_nodes``'s business; its
+  document's ``count``/``sum`` are the subtree's totals (absent on the lazy root).
+* ``parent``: set to the root's ID on the root's children only (index ``by_parent``), so a
+  reader gets every root child's totals with **one** index range read instead of one ``get``
+  per child (what makes a lazy root cheap to read).
 
 Invariants and costs:
 
-* Every call reads O(log n) documents: the root, the root's children, one node per level below.
+* Every call reads O(log n) documents: the root, the root's children (one range read), one
+  node per level below.
 * **The root is lazy** (as the npm component's ``rootLazy``): it stores no per-child counts, so
   an insert writes its leaf and the nodes on its path *below* the root, never one shared
   document — concurrent inserts into different subtrees of the root do not conflict. Readers
@@ -31,8 +33,9 @@ from __future__ import annotations
 import bisect
 from typing import Any, Final
 
+from convex_lab.components._nodes import decode, empty_root, encode, remember
 from convex_lab.errors import ConvexError
-from convex_lab.values import dumps_export, loads_export, sort_key
+from convex_lab.values import sort_key
 
 # Bigger than every rank sort_key puts first in a slot (0..8): closes a prefix range.
 _AFTER_PREFIX: Final = (9,)
@@ -79,13 +82,18 @@ class Tree:
     changed nodes are written once, by :meth:`flush` (a batch of inserts writes each node once).
     """
 
-    def __init__(self, db: Any, tree: dict[str, Any]) -> None:
+    def __init__(self, db: Any, tree: dict[str, Any], *, writable: bool = False,
+                 root: dict[str, Any] | None = None) -> None:
         self.db = db
         self.root_id: str = tree["root"]
         self.max = int(tree["maxNodeSize"])
+        self.writable = writable  # nodes are then private copies, changed in place
         self._docs: dict[str, dict[str, Any]] = {}  # as read, for subtree()
+        self._top: dict[str, dict[str, Any]] | None = None  # the root's children, by ID
         self._cache: dict[str, dict[str, Any]] = {}  # decoded, and current once changed
         self._dirty: dict[str, dict[str, Any]] = {}
+        if root is not None:  # the root's document, already read by the caller
+            self._docs[self.root_id] = root
 
     # -- reading ---------------------------------------------------------------------------
     def _doc(self, node_id: str) -> dict[str, Any]:
@@ -100,16 +108,27 @@ class Tree:
     def node(self, node_id: str) -> dict[str, Any]:
         got = self._cache.get(node_id)
         if got is None:
-            got = self._cache[node_id] = decode(self._doc(node_id))
+            doc = self._docs.get(node_id)
+            if doc is None and self._top is not None:
+                doc = self._top.get(node_id)
+            got = self._cache[node_id] = decode(doc if doc is not None else self._doc(node_id),
+                                                copy=self.writable)
         return got
 
     def subtree(self, node_id: str) -> tuple[float, float]:
-        """``(count, sum)`` under a node that is not the root: its document's own ``count`` and
-        ``sum`` fields, without unpacking its ``data`` (what makes a lazy root cheap to read)."""
+        """``(count, sum)`` under a child of the root: its document's own ``count`` and ``sum``
+        fields, without unpacking its ``data``. The root's children come from one range read
+        of ``by_parent`` (what makes a lazy root cheap to read); a child missing from it (a
+        tree written before ``parent`` existed) is read by ID."""
         node = self._cache.get(node_id)
         if node is not None:
             return self.totals(node)
-        doc = self._doc(node_id)
+        if self._top is None:
+            self._top = {d["_id"]: d for d in self.db.query("nodes").with_index(
+                "by_parent", lambda q: q.eq("parent", self.root_id)).collect()}
+        doc = self._top.get(node_id)
+        if doc is None:
+            doc = self._doc(node_id)
         return float(doc["count"]), float(doc["sum"])
 
     def totals(self, node: dict[str, Any]) -> tuple[float, float]:
@@ -138,14 +157,39 @@ class Tree:
             s += cs
         return c, s
 
-    def rank(self, bound: Bound, after: bool) -> tuple[float, float]:
-        """Count and sum of items whose key is < the bound (``after``: <=)."""
+    def _totals_of(self, ids: list[str]) -> tuple[float, float]:
+        """Count and sum under some of the root's children: from their nodes when decoded
+        already, by ID when at most two are not, else from one range read of them all."""
+        missing = [i for i in ids if i not in self._cache]
+        if self._top is None and len(missing) <= 2:
+            for node_id in missing:
+                self._doc(node_id)
+        c = s = 0.0
+        for node_id in ids:
+            doc = self._docs.get(node_id)
+            cc, cs = ((float(doc["count"]), float(doc["sum"])) if doc is not None
+                      and node_id not in self._cache else self.subtree(node_id))
+            c += cc
+            s += cs
+        return c, s
+
+    @staticmethod
+    def _child_index(node: dict[str, Any], sk: tuple[Any, ...], after: bool) -> int:
+        """Which child of ``node`` holds the keys just below (``after``: up to) ``sk``."""
+        sks = node.get("sks")  # the separators' sort keys, when decoded read-only
+        if sks is not None:
+            return (bisect.bisect_right if after else bisect.bisect_left)(sks, sk)
+        return (bisect.bisect_right if after else bisect.bisect_left)(node["seps"], sk,
+                                                                      key=sort_key)
+
+    def rank(self, bound: Bound, after: bool, start: str | None = None) -> tuple[float, float]:
+        """Count and sum of items whose key is < the bound (``after``: <=), in the subtree
+        under ``start`` (default: the whole tree)."""
         sk = bound.sk
-        node = self.node(self.root_id)
+        node = self.node(self.root_id if start is None else start)
         count = total = 0.0
         while not node["leaf"]:
-            seps = node["seps"]
-            i = (bisect.bisect_right if after else bisect.bisect_left)(seps, sk, key=sort_key)
+            i = self._child_index(node, sk, after)
             c, s = self._child_totals(node, i)
             count += c
             total += s
@@ -155,11 +199,35 @@ class Tree:
         return count + i, total + float(sum(node["sums"][:i]))
 
     def aggregate(self, lower: Bound | None, upper: Bound | None) -> tuple[float, float]:
-        """Count and sum of the items between the bounds (each ``None``: unbounded)."""
-        hi = (self.totals(self.node(self.root_id)) if upper is None
+        """Count and sum of the items between the bounds (each ``None``: unbounded); bounds
+        that hold no key between them (lower above upper) count nothing."""
+        if lower is not None and upper is not None and (
+                lower.sk > upper.sk or (lower.sk == upper.sk
+                                        and not (lower.inclusive and upper.inclusive))):
+            return 0.0, 0.0
+        root = self.node(self.root_id)
+        if not root["leaf"] and root["counts"] is None:
+            return self._aggregate_lazy(root, lower, upper)
+        hi = (self.totals(root) if upper is None
               else self.rank(upper, after=upper.inclusive))
         lo = (0.0, 0.0) if lower is None else self.rank(lower, after=not lower.inclusive)
         return max(0.0, hi[0] - lo[0]), hi[1] - lo[1]
+
+    def _aggregate_lazy(self, root: dict[str, Any], lower: Bound | None,
+                        upper: Bound | None) -> tuple[float, float]:
+        """``aggregate`` under a lazy root: the children whose subtrees lie between the two
+        bounds' paths, whole, plus the part below ``upper`` in its child, minus the part below
+        ``lower`` in its own — so only the children in between are asked for their totals."""
+        children = root["children"]
+        i_lo = 0 if lower is None else self._child_index(root, lower.sk, not lower.inclusive)
+        i_hi = (len(children) if upper is None
+                else self._child_index(root, upper.sk, upper.inclusive))
+        lo = ((0.0, 0.0) if lower is None
+              else self.rank(lower, not lower.inclusive, start=children[i_lo]))
+        hi = ((0.0, 0.0) if upper is None
+              else self.rank(upper, upper.inclusive, start=children[i_hi]))
+        whole = self._totals_of(children[i_lo:i_hi])
+        return max(0.0, whole[0] - lo[0] + hi[0]), whole[1] - lo[1] + hi[1]
 
     def at(self, offset: int) -> Item | None:
         """The item at ``offset`` in key order (negative: from the end), or ``None``."""
@@ -275,7 +343,7 @@ class Tree:
         if node["leaf"]:
             m = len(node["keys"]) // 2
             right = {"leaf": True, "keys": node["keys"][m:], "ids": node["ids"][m:],
-                     "sums": node["sums"][m:]}
+                     "sums": node["sums"][m:], "parent": node.get("parent")}
             del node["keys"][m:], node["ids"][m:], node["sums"][m:]
             sep, sep_id = right["keys"][0], right["ids"][0]
         else:
@@ -284,7 +352,8 @@ class Tree:
             right = {"leaf": False, "children": node["children"][m:], "seps": node["seps"][m:],
                      "sepIds": node["sepIds"][m:],
                      "counts": counts[m:] if counts is not None else None,
-                     "sums": node["sums"][m:] if counts is not None else None}
+                     "sums": node["sums"][m:] if counts is not None else None,
+                     "parent": node.get("parent")}
             sep, sep_id = node["seps"][m - 1], node["sepIds"][m - 1]
             del node["children"][m:], node["seps"][m - 1:], node["sepIds"][m - 1:]
             if counts is not None:
@@ -305,10 +374,13 @@ class Tree:
         left = {k: x for k, x in root.items() if not k.startswith("_")}
         halves = []
         for half in (left, right):
+            half["parent"] = self.root_id
             if not half["leaf"] and half["counts"] is None:  # children of a lazy root: count
                 totals = [self.subtree(c) for c in half["children"]]
                 half["counts"] = [t[0] for t in totals]
                 half["sums"] = [t[1] for t in totals]
+                for c in half["children"]:  # no longer the root's children
+                    self._set_parent(c, None)
             half_id = self.db.insert("nodes", encode(half))
             half["_id"] = half_id
             self._cache[half_id] = half
@@ -334,11 +406,22 @@ class Tree:
                 child_id = root["children"][0]
                 child = self.node(child_id)
                 fields = {k: x for k, x in child.items() if not k.startswith("_")}
+                fields["parent"] = None
                 if not fields["leaf"]:
                     fields["counts"] = fields["sums"] = None  # the root stays lazy
+                    for c in fields["children"]:  # now the root's children
+                        self._set_parent(c, self.root_id)
                 self._drop(child_id)
             root = {**fields, "_id": self.root_id}
             self._write(root)
+
+    def _set_parent(self, node_id: str, parent: str | None) -> None:
+        """Mark a node as a child of the root (``parent``) or not (``None``); rare: only when
+        the root splits or absorbs its last child."""
+        node = self.node(node_id)
+        if node.get("parent") != parent:
+            node["parent"] = parent
+            self._write(node)
 
     def _write(self, node: dict[str, Any]) -> None:
         """Mark ``node`` changed (and current in the cache); :meth:`flush` writes it."""
@@ -353,39 +436,10 @@ class Tree:
     def flush(self) -> None:
         """Write every node changed since the last flush, once each."""
         for node_id, node in self._dirty.items():
-            self.db.replace(node_id, encode(node))
+            doc = encode(node)
+            self.db.replace(node_id, doc)
+            remember(doc, node)
         self._dirty.clear()
 
 
-_LEAF: Final = ("keys", "ids", "sums")
-_INTERNAL: Final = ("children", "seps", "sepIds", "counts", "sums")
-
-
-def encode(node: dict[str, Any]) -> dict[str, Any]:
-    """A node as its document's fields (module docstring); ``count`` and ``sum`` are its
-    subtree's (absent on a lazy root, whose totals are its children's)."""
-    leaf = node["leaf"]
-    names = _LEAF if leaf else _INTERNAL
-    size = len(node["keys"] if leaf else node["children"])
-    out: dict[str, Any] = {"leaf": leaf, "size": float(size),
-                           "data": dumps_export([node[n] for n in names])}
-    if leaf:
-        out["count"], out["sum"] = float(size), float(sum(node["sums"]))
-    elif node["counts"] is not None:
-        out["count"], out["sum"] = float(sum(node["counts"])), float(sum(node["sums"]))
-    return out
-
-
-def decode(doc: dict[str, Any]) -> dict[str, Any]:
-    """A node document as the lists the tree works on (plus its ``_id``)."""
-    leaf = doc["leaf"]
-    node: dict[str, Any] = dict(zip(_LEAF if leaf else _INTERNAL, loads_export(doc["data"]),
-                                    strict=True))
-    node["leaf"] = leaf
-    node["_id"] = doc["_id"]
-    return node
-
-
-def empty_root() -> dict[str, Any]:
-    return encode({"leaf": True, "keys": [], "ids": [], "sums": []})
-
+__all__ = ["Bound", "Tree", "bounds_of", "decode", "empty_root", "encode"]

@@ -29,47 +29,84 @@ Contract:
   concurrent inserts do not all conflict on one document).
 * ``writer(ctx, table)``: a ``ctx.db``-like object for ``table`` whose ``insert``/``patch``/
   ``replace``/``delete`` also keep this aggregate in step (npm's ``TableAggregate`` triggers).
+* Backfills: ``insert_many(ctx, docs)`` in a mutation (one transaction, each node written once);
+  ``build(runner, docs)`` bulk-loads empty namespaces bottom-up over several mutations
+  (``runner``: an action's ``ctx`` or a ``Backend``) — a million items in seconds.
+* Bounds with no key between them (lower above upper) count nothing: ``{count: 0, sum: 0}``.
+* ``max_node_size`` (default 64, npm's is 16): a node's capacity. Here a document read or
+  write costs far more than the values in it, so larger nodes win: fewer levels (fewer
+  documents per call), and more children under the lazy root, so fewer concurrent inserts
+  share a subtree (conflict). The price: a call may read up to ``max_node_size`` root children
+  (one range read). Measured over a million items (``benchmarks/bench_components.py``): 16 →
+  count ~95 µs, 32 → ~75 µs, 64 → ~80 µs, 128 → a root of ~100 children, too many to read
+  per call; over 50,000 items, 1 of 8 overlapping inserts conflicted at 64 (at 32: 4 of 8).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
-from convex_lab.components import define_component
-from convex_lab.components._btree import Tree, bounds_of, decode, empty_root
-from convex_lab.errors import ConvexError
+from convex_lab.components import _bulk, define_component
+from convex_lab.components._btree import Tree, bounds_of, decode, empty_root, encode
+from convex_lab.errors import ConvexError, FunctionError
 from convex_lab.schema import define_schema, define_table
 from convex_lab.validators import v
 
-DEFAULT_MAX_NODE_SIZE: Final = 16
+DEFAULT_MAX_NODE_SIZE: Final = 64
 
 component = define_component("aggregate", define_schema({
     "trees": define_table({"namespace": v.any(), "root": v.id("nodes"),
                            "maxNodeSize": v.float64()}).index("by_namespace", ["namespace"]),
     "nodes": define_table({"leaf": v.boolean(), "size": v.float64(), "data": v.string(),
-                           "count": v.optional(v.float64()), "sum": v.optional(v.float64())}),
+                           "ids": v.string(), "nums": v.bytes(),
+                           "count": v.optional(v.float64()), "sum": v.optional(v.float64()),
+                           "parent": v.optional(v.id("nodes"))}).index("by_parent", ["parent"]),
 }))
 """The component definition: mount it with ``app.use(component, name=...)``."""
 
 
-def _tree(ctx: Any, namespace: Any) -> Tree | None:
+# namespace (repr) -> (root ID, maxNodeSize) of the trees seen last: a call then reads the root
+# by ID instead of looking the tree up in ``trees`` first. Sound because a root keeps its ID for
+# its tree's lifetime and is deleted with it (``btree:clear``), and an ID from another backend
+# or another mount reads as missing: a root that is not there sends the call to the lookup.
+_ROOTS: dict[str, tuple[str, float]] = {}
+_ROOTS_MAX: Final = 65_536
+
+
+def _tree(ctx: Any, namespace: Any, *, writable: bool = False) -> Tree | None:
+    key = repr(namespace)
+    hit = _ROOTS.get(key)
+    if hit is not None:
+        root = ctx.db.get(hit[0])
+        if root is not None and "nums" in root:
+            return Tree(ctx.db, {"root": hit[0], "maxNodeSize": hit[1]}, writable=writable,
+                        root=root)
     doc = ctx.db.query("trees").with_index(
         "by_namespace", lambda q: q.eq("namespace", namespace)).unique()
-    return Tree(ctx.db, doc) if doc is not None else None
+    if doc is None:
+        return None
+    if len(_ROOTS) >= _ROOTS_MAX:
+        _ROOTS.clear()
+    _ROOTS[key] = (doc["root"], float(doc["maxNodeSize"]))
+    return Tree(ctx.db, doc, writable=writable)
 
 
 def _tree_for_write(ctx: Any, namespace: Any, max_node_size: float) -> Tree:
-    tree = _tree(ctx, namespace)
+    tree = _tree(ctx, namespace, writable=True)
     if tree is not None:
         return tree
     root = ctx.db.insert("nodes", empty_root())
     doc = {"namespace": namespace, "root": root, "maxNodeSize": max(4.0, max_node_size)}
     ctx.db.insert("trees", doc)
-    return Tree(ctx.db, doc)
+    return Tree(ctx.db, doc, writable=True)
 
 
 _ITEM: Final = {"namespace": v.any(), "key": v.any(), "id": v.string()}
+_NODE_DOC: Final = v.object({"leaf": v.boolean(), "size": v.float64(), "data": v.string(),
+                             "ids": v.string(), "nums": v.bytes(),
+                             "count": v.optional(v.float64()), "sum": v.optional(v.float64()),
+                             "parent": v.optional(v.id("nodes"))})
 
 
 @component.query(name="btree:aggregate", args={"namespace": v.any(), "bounds": v.any()})
@@ -114,7 +151,7 @@ def insert_item(ctx: Any, *, namespace: Any, key: Any, id: str, sumValue: float,
 @component.mutation(name="btree:delete", args={**_ITEM, "ifExists": v.boolean()})
 def delete_item(ctx: Any, namespace: Any, key: Any, id: str,
                 ifExists: bool) -> bool:  # noqa: N803 (npm's names)
-    tree = _tree(ctx, namespace)
+    tree = _tree(ctx, namespace, writable=True)
     if tree is None:
         if ifExists:
             return False
@@ -165,6 +202,52 @@ def insert_batch(ctx: Any, items: list[Any], maxNodeSize: float) -> None:  # noq
         tree.flush()
 
 
+def _empty_tree(ctx: Any, namespace: Any, max_node_size: float) -> Tree:
+    tree = _tree_for_write(ctx, namespace, max_node_size)
+    root = tree.node(tree.root_id)
+    if not root["leaf"] or root["keys"]:
+        raise ConvexError({"kind": "AggregateNotEmpty", "namespace": namespace,
+                           "message": "Aggregate.build bulk-loads an empty namespace only: "
+                           "clear it first (Aggregate.clear) or add items with insert_many."})
+    return tree
+
+
+@component.mutation(name="btree:build_start", args={"namespace": v.any(),
+                                                    "maxNodeSize": v.float64()})
+def build_start(ctx: Any, namespace: Any, maxNodeSize: float) -> str:  # noqa: N803
+    """Step 1 of a bulk load (``_bulk``): the empty tree's root ID."""
+    return _empty_tree(ctx, namespace, maxNodeSize).root_id
+
+
+@component.mutation(name="btree:build_nodes", args={"nodes": v.array(_NODE_DOC)})
+def build_nodes(ctx: Any, nodes: list[dict[str, Any]]) -> list[str]:
+    """Step 2 of a bulk load: write node documents (not yet reachable); their IDs."""
+    return [ctx.db.insert("nodes", node) for node in nodes]
+
+
+@component.mutation(name="btree:build_finish", args={"namespace": v.any(), "root": v.any(),
+                                                     "rootId": v.id("nodes")})
+def build_finish(ctx: Any, namespace: Any, root: dict[str, Any],
+                 rootId: str) -> None:  # noqa: N803
+    """Step 3 of a bulk load: the root over the top level, if the tree is still the empty
+    one of step 1."""
+    tree = _tree(ctx, namespace)
+    if tree is None or tree.root_id != rootId:
+        raise ConvexError({"kind": "AggregateNotEmpty", "namespace": namespace,
+                           "message": "The namespace was cleared during Aggregate.build: "
+                           "run the build again."})
+    _empty_tree(ctx, namespace, tree.max)
+    ctx.db.replace(rootId, encode(root))
+
+
+@component.mutation(name="btree:build_abort", args={"ids": v.array(v.id("nodes"))})
+def build_abort(ctx: Any, ids: list[str]) -> None:
+    """Undo step 2 of a failed bulk load."""
+    for node_id in ids:
+        if ctx.db.get(node_id) is not None:
+            ctx.db.delete(node_id)
+
+
 # ---------------------------------------------------------------------------------------------
 # The client: what an app's functions call
 
@@ -204,6 +287,38 @@ class Aggregate:
             **self._item(doc), "sumValue": value, "maxNodeSize": self.max_node_size,
             "ifMissing": if_missing}))
 
+    def insert_many(self, ctx: Any, docs: Iterable[Mapping[str, Any]]) -> None:
+        """Insert the items of many documents in one transaction (in a mutation): each node
+        is read and written once for the batch. For hundreds of items into a live tree; to
+        load a large, empty one use :meth:`build`."""
+        items = []
+        for doc in docs:
+            value = float(self.sum_value(doc)) if self.sum_value is not None else 0.0
+            items.append({**self._item(doc), "sumValue": value})
+        if items:
+            ctx.run_mutation(self.component.btree.insert_batch,
+                             {"items": items, "maxNodeSize": self.max_node_size})
+
+    def build(self, runner: Any, docs: Iterable[Mapping[str, Any]]) -> int:
+        """Bulk-load the items of ``docs`` into empty namespaces, bottom-up, in several
+        mutations (``_bulk``): a million items in seconds, where inserts take minutes.
+        ``runner`` runs mutations: an action's ``ctx`` or a ``Backend``/client. A namespace that
+        already holds items is an error (``AggregateNotEmpty``; nothing is written). Returns
+        the number of node documents written. Meant for backfills: the tree becomes visible
+        at once, when its root is written last."""
+        run = getattr(runner, "run_mutation", None) or getattr(runner, "mutation", None)
+        if run is None:
+            raise ConvexError({"kind": "InvalidArgument", "message": "Aggregate.build needs "
+                               "something that runs mutations: an action's ctx or a Backend."})
+        by_ns: dict[str, tuple[Any, list[tuple[Any, str, float]]]] = {}
+        for doc in docs:
+            item = self._item(doc)
+            value = float(self.sum_value(doc)) if self.sum_value is not None else 0.0
+            ns = item["namespace"]
+            by_ns.setdefault(repr(ns), (ns, []))[1].append((item["key"], item["id"], value))
+        return sum(_bulk.build(run, self.component.btree, ns, items, int(self.max_node_size))
+                   for ns, items in by_ns.values())
+
     def delete(self, ctx: Any, doc: Mapping[str, Any]) -> None:
         ctx.run_mutation(self.component.btree.delete, {**self._item(doc), "ifExists": False})
 
@@ -234,6 +349,11 @@ class Aggregate:
         return float(self._aggregate(ctx, bounds, namespace)["sum"])
 
     def at(self, ctx: Any, offset: int, namespace: Any = None) -> dict[str, Any] | None:
+        given: object = offset  # callers pass anything: check what arrived
+        if isinstance(given, bool) or not isinstance(given, (int, float)) or (
+                isinstance(given, float) and not given.is_integer()):
+            raise FunctionError(f"at() takes a whole-number offset (negative: from the end); "
+                                f"got {offset!r}.")
         got: dict[str, Any] | None = ctx.run_query(
             self.component.btree.at, {"namespace": namespace, "offset": float(offset)})
         return got
