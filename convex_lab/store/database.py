@@ -211,6 +211,11 @@ class DatabaseReader:
         """(table or None if it does not exist, id) for the one- and two-argument forms."""
         if b is None:
             doc_id = a
+            if type(doc_id) is str:  # an ID of a live document: no decoding (see get)
+                table = self._store.table_for_id_prefix(doc_id)
+                if (table is not None and doc_id in table.docs and table.name[0] != "_" and (
+                        "/" not in table.name if not self._ns else self._owns(table.name))):
+                    return table, doc_id
             try:
                 number, _ = decode_id(doc_id)
             except InvalidIdError as e:
