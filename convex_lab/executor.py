@@ -230,7 +230,6 @@ class Executor:
         """Run an HTTP action handler ``(ctx, request)``; returns what the handler returned.
         Logged as an ``httpAction`` execution, with what it printed and any nested calls."""
         _logs.ensure_capture()
-        _logs.ensure_capture()
         records: list[Frame] = []
         frame = Frame(self, fn, as_auth(identity), depth=0, records=records,
                       started=self.clock.now())
