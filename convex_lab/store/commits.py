@@ -3,8 +3,8 @@
 * :class:`Commit`: one committed transaction, ``writes[table][id] = (old, new)``.
 * :class:`BulkInserts`: the ``writes`` of a bulk load, as parallel lists (no million-entry dict
   unless something asks for one ID).
-* :func:`unfreeze_at_exit`: bulk loads ``gc.freeze()`` their documents; this hands them back to
-  the collector at exit.
+* :func:`freeze_after_load` / :func:`thaw`: bulk loads ``gc.freeze()`` their documents; a
+  store that closes hands them back to the collector (and :func:`unfreeze_at_exit` at exit).
 """
 
 from __future__ import annotations
@@ -69,6 +69,27 @@ class BulkInserts(Mapping[str, tuple[None, dict[str, Any]]]):
 
 
 _unfreeze_registered = False
+# Stores whose bulk load froze the heap and that are still open (by id: never kept alive here).
+_frozen_by: set[int] = set()
+
+
+def freeze_after_load(store: object) -> None:
+    """Move everything alive out of the collector's sight after a bulk load (a full collection
+    walks every live object: with a million documents, a 200+ ms pause each time). Noted for
+    :func:`thaw`, so a closed store can still be collected."""
+    gc.freeze()
+    _frozen_by.add(id(store))
+    unfreeze_at_exit()
+
+
+def thaw(store: object) -> None:
+    """``store`` is closing: if it froze the heap, give the frozen objects back to the
+    collector, or a closed store's documents (held in reference cycles with the store) would
+    never be freed — a notebook re-running an import cell would grow without bound. Other open
+    stores' documents are collectable again too, until their next bulk load freezes them."""
+    if id(store) in _frozen_by:
+        _frozen_by.discard(id(store))
+        gc.unfreeze()
 
 
 def unfreeze_at_exit() -> None:

@@ -46,7 +46,7 @@ from convex_lab.errors import (
 from convex_lab.events import Event
 from convex_lab.ids import FIRST_USER_TABLE_NUMBER, encode_id, generate_ids
 from convex_lab.store import imports
-from convex_lab.store.commits import Commit
+from convex_lab.store.commits import Commit, thaw
 from convex_lab.store.fastpath import Builder, build_schemaless, compile_builder
 from convex_lab.store.persist import FilePersistence, Persistence, open_persistence
 from convex_lab.store.tables import TableData
@@ -507,6 +507,7 @@ class Store:
             self.persist.close()
         finally:
             _release_file(self._file_key, self)
+            thaw(self)  # a bulk load's frozen heap: collectable once this store is dropped
 
     def __len__(self) -> int:
         return sum(len(t) for n, t in self.tables.items() if not n.startswith("_"))

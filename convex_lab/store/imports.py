@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from convex_lab.errors import ConvexLabError, InvalidValueError
 from convex_lab.ids import generate_ids
 from convex_lab.store.bulk_vectors import array_size, float_array_fields, split_float_arrays
-from convex_lab.store.commits import GC_FREEZE_DOCS, BulkInserts, Commit, unfreeze_at_exit
+from convex_lab.store.commits import GC_FREEZE_DOCS, BulkInserts, Commit, freeze_after_load
 from convex_lab.store.fastpath import Builder
 from convex_lab.store.tables import TableData
 from convex_lab.store.transaction import check_document
@@ -158,10 +158,7 @@ def _import(store: Store, table: TableData, documents: Iterator[Mapping[str, Any
     with store.lock:
         store._trim_log(force=True)  # the import's commit holds a million-entry list
     if len(out) >= GC_FREEZE_DOCS:
-        # A full collection walks every live object: with a million documents that is a
-        # 200+ ms pause each time. Documents hold no cycles, so move them out of its sight.
-        gc.freeze()
-        unfreeze_at_exit()
+        freeze_after_load(store)  # out of the collector's walk until the store closes
     return ids
 
 def reserve_times(store: Store, n: int) -> list[float]:
@@ -235,8 +232,7 @@ def load_documents(store: Store, loads: list[Any], *, mode: str = "append") -> i
         with store.lock:
             store._trim_log(force=True)  # the commit holds every loaded document
         if sum(len(ld.docs) for ld in loads) >= GC_FREEZE_DOCS:
-            gc.freeze()  # as in _import: keep a million documents out of the collector's walk
-            unfreeze_at_exit()
+            freeze_after_load(store)
         return commit.ts
     finally:
         if gc_was_enabled:
