@@ -2,11 +2,18 @@
 
 Set ``BENCH_ROUNDS`` (default 5) for more or fewer interleaved rounds. Figures are medians;
 ratios are medians of per-round ratios (ours / anchor, both measured in this run).
+
+Each benchmark runs in a fresh process (``--one NAME`` prints its rows as JSON): one benchmark's
+million documents, vectors or servers never weigh on the next one's figures, and running them
+all needs no more memory than the largest one.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -48,7 +55,25 @@ BENCHES = {
 }
 
 
+def _run_one(name: str) -> list[Row]:
+    """``name``'s rows, measured in a child process (module docstring)."""
+    done = subprocess.run([sys.executable, __file__, "--one", name], stdout=subprocess.PIPE,
+                          check=False, text=True)
+    if done.returncode != 0:
+        print(f"  {name} failed (exit {done.returncode}): no rows", file=sys.stderr)
+        return []
+    *said, last = done.stdout.strip().splitlines() or [""]
+    for line in said:  # what the benchmark printed on the way (setup figures)
+        print(line, file=sys.stderr)
+    return [Row(**fields) for fields in json.loads(last)]
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--one"] and len(argv) == 2:  # the child: rows as one JSON line
+        rows = BENCHES[argv[1]]()
+        sys.stdout.flush()
+        print(json.dumps([dataclasses.asdict(r) for r in rows]))
+        return 0
     chosen = argv or list(BENCHES)
     unknown = [c for c in chosen if c not in BENCHES]
     if unknown:
@@ -59,7 +84,7 @@ def main(argv: list[str]) -> int:
     rows: list[Row] = []
     for name in chosen:
         t0 = time.perf_counter()
-        rows += BENCHES[name]()
+        rows += _run_one(name)
         print(f"  {name} took {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     print()
     print_table(rows)
