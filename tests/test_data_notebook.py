@@ -4,10 +4,10 @@ table comes out typed, and a snapshot ZIP re-imported into a second backend give
 table. tests/test_notebooks.py runs it too, for errors only."""
 
 import ast
-import importlib.util
 from pathlib import Path
 
 import pytest
+from test_notebooks import _execute, _require, _tagged_results
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "07-data.ipynb"
 EXPECTED = {
@@ -34,26 +34,13 @@ pytestmark = pytest.mark.notebook
 
 @pytest.fixture(scope="module")
 def executed():
-    for module in ("nbclient", "nbformat", "ipykernel", "anywidget", "palmerpenguins"):
-        if importlib.util.find_spec(module) is None:
-            pytest.skip(f"{module} is not installed (pip install -e '.[test]')")
-    import nbformat
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(nb, kernel_name="python3", timeout=600, allow_errors=False,
-                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
-    return nb
+    _require("anywidget")
+    _require("palmerpenguins")
+    return _execute(NOTEBOOK)
 
 
 def tagged(nb):
-    out = {}
-    for cell in nb.cells:
-        for tag in cell.metadata.get("tags", []):
-            for output in cell.get("outputs", []):
-                if output.output_type == "execute_result":
-                    out[tag] = ast.literal_eval(output.data["text/plain"])
-    return out
+    return {tag: ast.literal_eval(text) for tag, text in _tagged_results(nb).items()}
 
 
 def test_tagged_results(executed):
