@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -92,3 +93,40 @@ def print_table(rows: list[Row]) -> None:
         print("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)))
         if j == 0:
             print("  ".join("-" * w for w in widths))
+
+
+def rss_mib() -> float:
+    """This process's resident memory (Linux ``/proc``), in MiB; 0 where there is none."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+class PeakRss:
+    """The highest RSS seen while the ``with`` block runs (sampled every 2 ms): ``growth`` is
+    that peak above the RSS at entry."""
+
+    def __enter__(self) -> PeakRss:
+        self.base = self.peak = rss_mib()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.002):
+            self.peak = max(self.peak, rss_mib())
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_mib())
+
+    @property
+    def growth(self) -> float:
+        return self.peak - self.base

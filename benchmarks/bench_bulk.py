@@ -30,12 +30,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import Row, print_table, rounds
+from benchmarks._common import PeakRss, Row, print_table, rounds
 from benchmarks.bench_reads import N_DOCS, documents
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,34 +122,6 @@ def bench_p6() -> list[Row]:
     return rows
 
 
-def _rss_mib() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-class _PeakRss:
-    """The highest RSS seen while the block runs (sampled every 2 ms)."""
-
-    def __enter__(self) -> _PeakRss:
-        self.base = self.peak = _rss_mib()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.002):
-            self.peak = max(self.peak, _rss_mib())
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _rss_mib())
-
-
 def bench_z1() -> list[Row]:
     import duckdb
 
@@ -169,11 +140,11 @@ def bench_z1() -> list[Row]:
             backend.store.flush()  # the in-memory DuckDB mirror is written: export alone
             time.sleep(0.5)  # ... and its background checkpoint (compression) has started,
             backend.store.flush()  # which this waits for: its memory is not the export's
-            with _PeakRss() as rss:
+            with PeakRss() as rss:
                 t0 = time.perf_counter()
                 backend.export_zip(path, progress=False)
                 export.append(N_DOCS / (time.perf_counter() - t0))
-            peak.append(rss.peak - rss.base)
+            peak.append(rss.growth)
             backend.close()
             import zipfile
 
@@ -211,11 +182,7 @@ def bench_z1() -> list[Row]:
 _M1_SCRIPT = """
 import gc, json, resource, sys
 sys.path.insert(0, {root!r})
-def rss():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+from benchmarks._common import rss_mib as rss
 from benchmarks.bench_reads import documents, make_backend
 import convex_lab, duckdb, pyarrow, numpy, msgspec  # imports are not the data
 kind = sys.argv[1]

@@ -30,44 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import convex_lab as cl
-from benchmarks._common import Row, interleave, rounds
+from benchmarks._common import PeakRss, Row, interleave, rounds
 from convex_lab.server import _bind
 
 SIZE = 100 * 1024 * 1024
 BLOCK = 1024 * 1024
 CALLS = 2000
-
-
-def _rss_mib() -> float:
-    with open("/proc/self/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-class _Peak:
-    """The highest RSS seen while the ``with`` block runs (sampled every 2 ms)."""
-
-    def __enter__(self) -> _Peak:
-        self.start = _rss_mib()
-        self.peak = self.start
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.002):
-            self.peak = max(self.peak, _rss_mib())
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    @property
-    def growth(self) -> float:
-        return self.peak - self.start
 
 
 def _files_app() -> cl.App:
@@ -135,7 +103,7 @@ def bench_p9() -> list[Row]:
                                   ("DuckDB file, fsync", Path(tmp) / "b.duckdb", True)):
             with cl.Backend(path, app=_files_app()) as backend:
                 _transfer(backend, src, dst)  # warm up: server start, page cache
-                with _Peak() as peak:
+                with PeakRss() as peak:
                     ours, anchor, ratio = interleave(lambda b=backend: _transfer(b, src, dst),
                                                      lambda s=sync: _copy(src, copy, sync=s),
                                                      rounds())

@@ -373,7 +373,7 @@ def _general(name: str, col: Any, fv: Any, ctx: ImportContext, missing: Any, *,
         try:
             given = loads_export(raw) if decode and isinstance(raw, str) else raw
             value = (fv.validate(given, path=(name,)) if fv is not None
-                     else convert(_ints_to_int64(given)))
+                     else convert(json_ints(given)))
         except ConvexLabError as e:
             raise ctx.error(i, name, str(e)) from None
         except ValueError as e:  # bad JSON text
@@ -388,16 +388,17 @@ def _general(name: str, col: Any, fv: Any, ctx: ImportContext, missing: Any, *,
     return _Column(name, values, missing, sizes, special if special.any() else None, nested)
 
 
-def _ints_to_int64(value: Any) -> Any:
-    """Arrow's integers are int64: keep them so in a schemaless table (``convert`` would read a
-    plain ``int`` as float64, the rule for numbers typed in Python code)."""
+def json_ints(value: Any, as_float: bool = False) -> Any:
+    """JSON integers inside ``value`` as int64 (Arrow's integers; snapshot ZIPs with a
+    ``"uniform"`` generated schema) or, ``as_float``, float64 (ZIPs without one): ``convert``
+    alone would read a plain ``int`` as float64, the rule for numbers typed in Python code."""
     t = type(value)
     if t is int:
-        return Int64(value)
+        return float(value) if as_float else Int64(value)
     if t is list:
-        return [_ints_to_int64(v) for v in value]
+        return [json_ints(v, as_float) for v in value]
     if t is dict:
-        return {k: _ints_to_int64(v) for k, v in value.items()}
+        return {k: json_ints(v, as_float) for k, v in value.items()}
     return value
 
 

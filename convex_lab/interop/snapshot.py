@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from convex_lab.errors import ConvexLabError, InvalidValueError
-from convex_lab.interop.arrow_in import is_special
+from convex_lab.interop.arrow_in import is_special, json_ints
 from convex_lab.interop.progress import bar
 from convex_lab.interop.tables_in import no_gc
 from convex_lab.interop.tables_out import snapshot_documents, table_validators
@@ -328,27 +328,15 @@ def _lines(zf: zipfile.ZipFile, entry: str) -> Iterator[bytes]:
             yield rest + b"\n"
 
 
-def _ints(value: Any, as_float: bool) -> Any:
-    """JSON integers → int64 ("uniform" exports) or float64 (no generated schema)."""
-    t = type(value)
-    if t is int:
-        return float(value) if as_float else Int64(value)
-    if t is list:
-        return [_ints(v, as_float) for v in value]
-    if t is dict:
-        return {k: _ints(v, as_float) for k, v in value.items()}
-    return value
-
-
 def _row_ints(row: Any, as_float: bool) -> Any:
-    """:func:`_ints` of one decoded line, in place at the top level (no call per scalar)."""
+    """:func:`json_ints` of one decoded line, in place at the top level (no call per scalar)."""
     if type(row) is dict:
         for k, x in row.items():
             t = type(x)
             if t is int:
                 row[k] = float(x) if as_float else Int64(x)
             elif t is list or t is dict:
-                row[k] = _ints(x, as_float)
+                row[k] = json_ints(x, as_float)
     return row
 
 
