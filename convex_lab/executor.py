@@ -113,23 +113,34 @@ class Executor:
         if app is None:
             return
         if app.mounts:
-            with self._schema_lock:
-                self._push_merged_schema(app)
+            if not self._merged_current(app):  # checked without the lock: every call asks
+                with self._schema_lock:
+                    self._push_merged_schema(app)
         elif app.schema is not None and app.schema is not self._pushed_schema:
             self.deploy(app)
 
+    def _merged_current(self, app: App) -> bool:
+        """Whether the merged schema pushed last is of this app's schema and these mounts'
+        (names by value, schemas by identity), without building anything."""
+        old = self._pushed_parts
+        if not old or old[0] is not app.schema or len(old) != 1 + 2 * len(app.mounts):
+            return False
+        i = 1
+        for name, mount in app.mounts.items():
+            if old[i] != name or old[i + 1] is not mount.definition.schema:
+                return False
+            i += 2
+        return True
+
     def _push_merged_schema(self, app: App) -> None:
         """The app's schema plus each mounted component's tables as ``<name>/<table>``
-        (``schema.with_components``), pushed when any part changed."""
+        (``schema.with_components``), pushed when any part changed (callers hold the lock)."""
         from convex_lab.schema import with_components  # noqa: PLC0415 (lower layer, lazily)
 
+        if self._merged_current(app):
+            return
         parts: tuple[Any, ...] = (app.schema, *(
             x for name, m in app.mounts.items() for x in (name, m.definition.schema)))
-        old = self._pushed_parts
-        if len(old) == len(parts) and all(
-                (a == b) if isinstance(a, str) else (a is b)  # names by value, schemas by identity
-                for a, b in zip(old, parts, strict=True)):
-            return
         merged = with_components(app.schema, {name: m.definition.schema
                                               for name, m in app.mounts.items()})
         self.store.set_schema(merged)
